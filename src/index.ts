@@ -1,0 +1,10 @@
+/**
+ * A Backstage backend plugin that signs requests with AWS Signature Version 4 and
+ * streams them to AWS endpoints.
+ *
+ * @packageDocumentation
+ */
+export { proxySigV4Plugin as default } from './plugin';
+export { createRouter } from './service/router';
+export type { RouterOptions, ProxyRouter } from './service/router';
+export type { RouteConfig, CredentialsPolicy } from './config/types';
