@@ -1,4 +1,5 @@
 import { Config } from '@backstage/config';
+import { JsonObject } from '@backstage/types';
 import { hostInfo } from '../endpoint/hostInfo';
 import { canonicalPath } from '../endpoint/canonical';
 import { isNeverForwardedRequestHeader } from '../forwarding/requestHeaders';
@@ -59,13 +60,17 @@ export interface ProxySigV4Config {
  * field for anything invalid or unknown: nothing is silently ignored.
  */
 export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
-  const section = rootConfig.getOptionalConfig('proxysigv4');
-  if (!section) {
+  // Route keys contain '/', which Config's getters refuse: read the section as plain JSON.
+  const section = rootConfig.getOptional('proxysigv4');
+  if (section === undefined) {
     return { routes: [] };
   }
+  if (!isObject(section)) {
+    throw new ProxyConfigError('proxysigv4 must be a map of routes');
+  }
   let allowUnauthenticated = false;
-  if (section.has('allowUnauthenticatedRequests')) {
-    const value = section.getOptional('allowUnauthenticatedRequests');
+  if ('allowUnauthenticatedRequests' in section) {
+    const value = section.allowUnauthenticatedRequests;
     if (typeof value !== 'boolean') {
       throw new ProxyConfigError(
         'proxysigv4.allowUnauthenticatedRequests must be true or false',
@@ -76,7 +81,7 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
 
   const routes: RouteConfig[] = [];
   const seen = new Map<string, string>();
-  for (const key of section.keys()) {
+  for (const key of Object.keys(section)) {
     if (TOP_LEVEL_KEYS.has(key)) {
       continue;
     }
@@ -98,8 +103,12 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
   return { routes };
 }
 
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function readRoute(
-  section: Config,
+  section: JsonObject,
   key: string,
   allowUnauthenticatedRequests: boolean,
 ): RouteConfig {
@@ -109,19 +118,19 @@ function readRoute(
       `${where}${field ? `.${field}` : ''}: ${message}`,
     );
   };
-  const raw = section.getOptional(key);
-  let fields: Config | undefined;
+  const raw = section[key];
+  let fields: JsonObject | undefined;
   let targetText: string;
   if (typeof raw === 'string') {
     targetText = raw;
-  } else if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-    fields = section.getConfig(key);
-    for (const field of fields.keys()) {
+  } else if (isObject(raw)) {
+    fields = raw;
+    for (const field of Object.keys(fields)) {
       if (!ROUTE_FIELDS.has(field)) {
         fail(field, `unknown field; known fields are ${[...ROUTE_FIELDS].join(', ')}`);
       }
     }
-    const target = fields.getOptional('target');
+    const target = fields.target;
     if (typeof target !== 'string') {
       fail('target', 'is required and must be a URL string');
     }
@@ -136,28 +145,28 @@ function readRoute(
   }
 
   const str = (field: string): string | undefined => {
-    if (!fields?.has(field)) return undefined;
-    const v = fields.getOptional(field);
+    if (!fields || !(field in fields)) return undefined;
+    const v = fields[field];
     if (typeof v !== 'string' || v.trim() === '') fail(field, 'must be a non-empty string');
     return (v as string).trim();
   };
   const num = (field: string, min: number, max: number): number | undefined => {
-    if (!fields?.has(field)) return undefined;
-    const v = fields.getOptional(field);
+    if (!fields || !(field in fields)) return undefined;
+    const v = fields[field];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       fail(field, `must be a whole number from ${min} to ${max}`);
     }
     return v as number;
   };
   const bool = (field: string): boolean | undefined => {
-    if (!fields?.has(field)) return undefined;
-    const v = fields.getOptional(field);
+    if (!fields || !(field in fields)) return undefined;
+    const v = fields[field];
     if (typeof v !== 'boolean') fail(field, 'must be true or false');
     return v as boolean;
   };
   const strList = (field: string): string[] | undefined => {
-    if (!fields?.has(field)) return undefined;
-    const v = fields.getOptional(field);
+    if (!fields || !(field in fields)) return undefined;
+    const v = fields[field];
     if (!Array.isArray(v) || v.some(x => typeof x !== 'string')) {
       fail(field, 'must be a list of strings');
     }

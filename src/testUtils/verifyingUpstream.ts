@@ -1,0 +1,199 @@
+/*
+ * A real upstream for tests: an HTTP server on loopback that checks every request's SigV4
+ * signature with an implementation other than the plugin's signer (`aws4`), checks the
+ * payload hash against the bytes that actually arrived, records what arrived, and answers
+ * through a handler the test chooses. Not part of the plugin.
+ */
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { AddressInfo } from 'node:net';
+import aws4 from 'aws4';
+
+export interface ReceivedRequest {
+  method: string;
+  /** The request target exactly as it arrived. */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  /** Header names in the order and case they arrived (raw). */
+  rawHeaderNames: string[];
+  body: Buffer;
+  /** Undefined when the signature was verified; otherwise why it was rejected. */
+  signatureError?: string;
+  service?: string;
+  region?: string;
+  signedHeaders?: string[];
+  /** The local port of the connection the request came on (to count connections). */
+  remotePort?: number;
+}
+
+export type UpstreamHandler = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  received: ReceivedRequest,
+) => void;
+
+const AUTH =
+  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
+
+/** Recomputes the request's signature with aws4; returns undefined if it matches, else the reason. */
+export function verifySignature(
+  req: { method: string; url: string; headers: http.IncomingHttpHeaders },
+  body: Buffer,
+  secrets: Record<string, { secretAccessKey: string; sessionToken?: string }>,
+): { error?: string; service?: string; region?: string; signedHeaders?: string[] } {
+  const auth = req.headers.authorization;
+  const m = typeof auth === 'string' ? AUTH.exec(auth) : null;
+  if (!m) {
+    return { error: `malformed or missing Authorization: ${auth}` };
+  }
+  const [, accessKeyId, date, region, service, signedList, signature] = m;
+  const creds = secrets[accessKeyId];
+  if (!creds) {
+    return { error: `unknown access key ${accessKeyId}` };
+  }
+  const amzDate = req.headers['x-amz-date'];
+  if (typeof amzDate !== 'string' || !amzDate.startsWith(date)) {
+    return { error: `x-amz-date ${amzDate} does not match the scope date ${date}` };
+  }
+  const when = Date.parse(
+    amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
+  );
+  if (!(Math.abs(Date.now() - when) < 15 * 60 * 1000)) {
+    return { error: `x-amz-date ${amzDate} is more than 15 minutes off` };
+  }
+  if (creds.sessionToken && req.headers['x-amz-security-token'] !== creds.sessionToken) {
+    return { error: 'missing or wrong x-amz-security-token' };
+  }
+  const signedHeaders = signedList.split(';');
+  for (const required of ['host', 'x-amz-date']) {
+    if (!signedHeaders.includes(required)) {
+      return { error: `${required} is not signed` };
+    }
+  }
+  if (creds.sessionToken && !signedHeaders.includes('x-amz-security-token')) {
+    return { error: 'x-amz-security-token is not signed' };
+  }
+  const headers: Record<string, string> = {};
+  const include: Record<string, boolean> = {};
+  for (const name of signedHeaders) {
+    const value = req.headers[name];
+    if (value === undefined) {
+      return { error: `signed header ${name} did not arrive` };
+    }
+    headers[name] = Array.isArray(value) ? value.join(',') : value;
+    include[name] = true;
+  }
+  const contentSha = req.headers['x-amz-content-sha256'];
+  if (contentSha !== undefined && contentSha !== 'UNSIGNED-PAYLOAD') {
+    const actual = crypto.createHash('sha256').update(body).digest('hex');
+    if (actual !== contentSha) {
+      return { error: `x-amz-content-sha256 ${contentSha} is not the hash of the ${body.length} bytes that arrived (${actual})` };
+    }
+  }
+  if (service === 's3' && contentSha === undefined) {
+    return { error: 'S3 requires x-amz-content-sha256' };
+  }
+  const signer = new (aws4 as any).RequestSigner(
+    {
+      method: req.method,
+      host: headers.host,
+      path: req.url,
+      service,
+      region,
+      headers,
+      body,
+      doNotModifyHeaders: true,
+      extraHeadersToInclude: include,
+    },
+    { accessKeyId, secretAccessKey: creds.secretAccessKey },
+  );
+  signer.datetime = amzDate;
+  const expected: string = signer.signature();
+  if (expected !== signature) {
+    return {
+      error: `SignatureDoesNotMatch; aws4's canonical request:\n${signer.canonicalString()}`,
+      service,
+      region,
+      signedHeaders,
+    };
+  }
+  return { service, region, signedHeaders };
+}
+
+export interface VerifyingUpstream {
+  url: string;
+  port: number;
+  server: http.Server;
+  received: ReceivedRequest[];
+  /** Remote ports of every connection accepted (one entry per TCP connection). */
+  connections: number[];
+  handler: UpstreamHandler;
+  close(): Promise<void>;
+}
+
+/** A handler that answers 200 with a JSON echo of what arrived. */
+export const echoHandler: UpstreamHandler = (_req, res, received) => {
+  const status = received.signatureError ? 403 : 200;
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      method: received.method,
+      url: received.url,
+      signatureError: received.signatureError,
+      bodyLength: received.body.length,
+    }),
+  );
+};
+
+export async function startVerifyingUpstream(
+  secrets: Record<string, { secretAccessKey: string; sessionToken?: string }>,
+): Promise<VerifyingUpstream> {
+  const received: ReceivedRequest[] = [];
+  const connections: number[] = [];
+  const upstream: Partial<VerifyingUpstream> = {
+    received,
+    connections,
+    handler: echoHandler,
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', c => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const names: string[] = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) names.push(req.rawHeaders[i]);
+      const check = verifySignature(
+        { method: req.method!, url: req.url!, headers: req.headers },
+        body,
+        secrets,
+      );
+      const entry: ReceivedRequest = {
+        method: req.method!,
+        url: req.url!,
+        headers: req.headers,
+        rawHeaderNames: names,
+        body,
+        signatureError: check.error,
+        service: check.service,
+        region: check.region,
+        signedHeaders: check.signedHeaders,
+        remotePort: req.socket.remotePort,
+      };
+      received.push(entry);
+      upstream.handler!(req, res, entry);
+    });
+  });
+  server.on('connection', socket => connections.push(socket.remotePort!));
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(upstream, {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>(resolve => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  }) as VerifyingUpstream;
+}
