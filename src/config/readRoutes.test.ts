@@ -1,0 +1,143 @@
+import { ConfigReader } from '@backstage/config';
+import { JsonObject } from '@backstage/types';
+import { readProxyConfig } from './readRoutes';
+
+const read = (proxysigv4: JsonObject) =>
+  readProxyConfig(new ConfigReader({ proxysigv4 }));
+const readRoute = (route: JsonObject | string) => read({ '/r': route }).routes[0];
+
+describe('readProxyConfig', () => {
+  it('reads no routes when the section is absent', () => {
+    expect(readProxyConfig(new ConfigReader({})).routes).toEqual([]);
+  });
+
+  it('reads the short form and derives service and region', () => {
+    const route = readRoute('https://abc123.execute-api.eu-west-1.amazonaws.com/prod');
+    expect(route).toMatchObject({
+      route: '/r',
+      protocol: 'https:',
+      hostname: 'abc123.execute-api.eu-west-1.amazonaws.com',
+      hostHeader: 'abc123.execute-api.eu-west-1.amazonaws.com',
+      port: undefined,
+      basePath: '/prod',
+      service: 'execute-api',
+      region: 'eu-west-1',
+      s3: false,
+      credentialSource: { kind: 'main' },
+      credentialsPolicy: 'require',
+      allowedMethods: undefined,
+      maxBodySize: 10485760,
+      unsignedPayload: false,
+      timeout: 30000,
+    });
+  });
+
+  it('reads every field of the expanded form', () => {
+    const route = readRoute({
+      target: 'https://reports-bucket.s3.eu-west-1.amazonaws.com',
+      service: 's3',
+      region: 'eu-west-1',
+      accountId: '123456789012',
+      credentials: 'dangerously-allow-unauthenticated',
+      allowedMethods: ['get', 'HEAD'],
+      allowedHeaders: ['X-Custom-Header'],
+      allowedResponseHeaders: ['x-custom-reply'],
+      maxBodySize: 1024,
+      unsignedPayload: true,
+      timeout: 5000,
+    });
+    expect(route).toMatchObject({
+      basePath: '/',
+      s3: true,
+      credentialSource: { kind: 'account', accountId: '123456789012' },
+      credentialsPolicy: 'dangerously-allow-unauthenticated',
+      allowedMethods: new Set(['GET', 'HEAD']),
+      allowedHeaders: new Set(['x-custom-header']),
+      allowedResponseHeaders: new Set(['x-custom-reply']),
+      maxBodySize: 1024,
+      unsignedPayload: true,
+      timeout: 5000,
+    });
+  });
+
+  it('keeps a non-default port in the Host header and normalises the route key', () => {
+    const { routes } = read({
+      '/local/': { target: 'http://127.0.0.1:9000/base path/', service: 'execute-api', region: 'us-east-1' },
+    });
+    expect(routes[0]).toMatchObject({
+      route: '/local',
+      port: 9000,
+      hostHeader: '127.0.0.1:9000',
+      basePath: '/base%20path/',
+    });
+  });
+
+  it('loads Segment plugin configs unchanged', () => {
+    const { routes } = read({
+      allowUnauthenticatedRequests: true,
+      '/short': 'https://abc.execute-api.us-east-1.amazonaws.com/dev',
+      '/long': {
+        target: 'https://search-x.us-west-2.es.amazonaws.com',
+        service: 'es',
+        region: 'us-west-2',
+      },
+    });
+    expect(routes.map(r => [r.route, r.service, r.credentialsPolicy])).toEqual([
+      ['/short', 'execute-api', 'dangerously-allow-unauthenticated'],
+      ['/long', 'es', 'dangerously-allow-unauthenticated'],
+    ]);
+    // Explicitly false: every route requires credentials
+    expect(
+      read({ allowUnauthenticatedRequests: false, '/s': 'https://abc.execute-api.us-east-1.amazonaws.com' })
+        .routes[0].credentialsPolicy,
+    ).toBe('require');
+  });
+
+  it('lets a route require credentials even when the Segment switch opens the others', () => {
+    const { routes } = read({
+      allowUnauthenticatedRequests: true,
+      '/closed': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentials: 'require' },
+    });
+    expect(routes[0].credentialsPolicy).toBe('require');
+  });
+
+  it.each<[string, JsonObject, RegExp]>([
+    ['an unknown field', { '/r': { target: 'https://s3.amazonaws.com', tagret: 'x' } }, /proxysigv4\['\/r'\]\.tagret: unknown field/],
+    ['a missing target', { '/r': { service: 's3' } }, /proxysigv4\['\/r'\]\.target: is required/],
+    ['a bad URL', { '/r': 'not a url' }, /proxysigv4\['\/r'\]\.target: 'not a url' is not a valid URL/],
+    ['a non-http scheme', { '/r': 'ftp://s3.amazonaws.com' }, /\.target: scheme 'ftp:' is not supported/],
+    ['credentials in the URL', { '/r': 'https://user:pw@s3.amazonaws.com' }, /\.target: must not contain credentials/],
+    ['a query string', { '/r': 'https://s3.amazonaws.com/b?x=1' }, /\.target: must not contain a query string/],
+    ['an empty query string', { '/r': 'https://s3.amazonaws.com/b?' }, /\.target: must not contain a query string/],
+    ['a fragment', { '/r': 'https://s3.amazonaws.com/b#x' }, /\.target: must not contain a fragment/],
+    ['a bad method', { '/r': { target: 'https://s3.amazonaws.com', allowedMethods: ['GET', 'FETCH'] } }, /\.allowedMethods: 'FETCH' is not one of/],
+    ['an empty method list', { '/r': { target: 'https://s3.amazonaws.com', allowedMethods: [] } }, /\.allowedMethods: must list at least one/],
+    ['an underivable service', { '/r': 'https://api.example.com' }, /proxysigv4\['\/r'\]\.service: cannot be derived from host 'api.example.com'/],
+    ['an underivable region', { '/r': { target: 'https://api.example.com', service: 'execute-api' } }, /\.region: cannot be derived from host 'api.example.com'/],
+    ['an accelerate host without region', { '/r': 'https://b.s3-accelerate.amazonaws.com' }, /\.region: cannot be derived/],
+    ['a bad region', { '/r': { target: 'https://s3.amazonaws.com', region: 'mars' } }, /\.region: 'mars' is not a valid AWS region/],
+    ['a bad service', { '/r': { target: 'https://s3.amazonaws.com', service: 'S3 ' } }, /\.service: 'S3' is not a valid signing name/],
+    ['a bad account id', { '/r': { target: 'https://s3.amazonaws.com', accountId: '1234' } }, /\.accountId: must be a 12-digit/],
+    ['a numeric account id', { '/r': { target: 'https://s3.amazonaws.com', accountId: 123456789012 } }, /\.accountId: must be a non-empty string/],
+    ['a bad credentials policy', { '/r': { target: 'https://s3.amazonaws.com', credentials: 'forward' } }, /\.credentials: 'forward' is not one of/],
+    ['a forbidden request header', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['Authorization'] } }, /\.allowedHeaders: 'Authorization' can never be forwarded/],
+    ['a forbidden signing header', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['x-amz-security-token'] } }, /\.allowedHeaders: .* can never be forwarded/],
+    ['a cookie header', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['cookie'] } }, /\.allowedHeaders: 'cookie' can never be forwarded/],
+    ['a forbidden response header', { '/r': { target: 'https://s3.amazonaws.com', allowedResponseHeaders: ['Set-Cookie'] } }, /\.allowedResponseHeaders: 'Set-Cookie' can never be forwarded/],
+    ['an invalid header name', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['bad header'] } }, /\.allowedHeaders: 'bad header' is not a valid header name/],
+    ['a negative body size', { '/r': { target: 'https://s3.amazonaws.com', maxBodySize: -1 } }, /\.maxBodySize: must be a whole number/],
+    ['a string timeout', { '/r': { target: 'https://s3.amazonaws.com', timeout: '30s' } }, /\.timeout: must be a whole number/],
+    ['unsignedPayload off S3', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', unsignedPayload: true } }, /\.unsignedPayload: is only accepted by S3/],
+    ['a non-boolean unsignedPayload', { '/r': { target: 'https://s3.amazonaws.com', unsignedPayload: 'yes' } }, /\.unsignedPayload: must be true or false/],
+    ['roleArn before STS support', { '/r': { target: 'https://s3.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x' } }, /\.roleArn: needs the STS support/],
+    ['roleSessionName alone', { '/r': { target: 'https://s3.amazonaws.com', roleSessionName: 's' } }, /\.roleSessionName: is only used together with roleArn/],
+    ['a route that is neither URL nor object', { '/r': 42 }, /proxysigv4\['\/r'\]: must be a target URL/],
+    ['a key without a slash', { reports: 'https://s3.amazonaws.com' }, /proxysigv4\.reports: unknown setting; route keys must begin with '\/'/],
+    ['a route key with a dot segment', { '/a/../b': 'https://s3.amazonaws.com' }, /route keys are plain paths/],
+    ['a route key with encoding', { '/a%20b': 'https://s3.amazonaws.com' }, /route keys are plain paths/],
+    ['duplicate routes', { '/a': 'https://s3.amazonaws.com', '/a/': 'https://s3.amazonaws.com' }, /proxysigv4\['\/a\/'\]: duplicates route '\/a'/],
+    ['a non-boolean Segment switch', { allowUnauthenticatedRequests: 'yes' }, /allowUnauthenticatedRequests must be true or false/],
+  ])('stops at start on %s, naming the route and field', (_what, config, message) => {
+    expect(() => read(config)).toThrow(message);
+  });
+});
