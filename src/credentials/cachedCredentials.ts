@@ -1,6 +1,9 @@
 import { AwsCredentialIdentity } from '@smithy/types';
 
-/** Credentials are refreshed this long before they expire, so none is used in its last minutes. */
+/**
+ * Credentials are refreshed this long before they expire, so none is used in its last
+ * minutes; for short-lived credentials, a third of their lifetime instead.
+ */
 export const EXPIRY_MARGIN_MS = 5 * 60 * 1000;
 
 /** A function that returns credentials, as AWS SDK v3 credential providers do. */
@@ -8,7 +11,8 @@ export type CredentialsFetcher = () => Promise<AwsCredentialIdentity>;
 
 /**
  * Wraps a credentials provider in a cache: credentials are fetched once and reused until
- * they come within {@link EXPIRY_MARGIN_MS} of their expiration (never, for long-term keys).
+ * they come within {@link EXPIRY_MARGIN_MS} (or a third of their lifetime, if shorter) of
+ * their expiration; long-term keys never expire.
  * Concurrent callers on a cold or stale cache share one fetch. If a refresh fails while the
  * cached credentials are still valid, those are served; otherwise the error is thrown and
  * the next call tries again.
@@ -18,12 +22,13 @@ export function cachedCredentials(
   now: () => number = Date.now,
 ): CredentialsFetcher & { invalidate(): void } {
   let cached: AwsCredentialIdentity | undefined;
+  let margin = EXPIRY_MARGIN_MS;
   let inFlight: Promise<AwsCredentialIdentity> | undefined;
 
   const fresh = (c: AwsCredentialIdentity | undefined) =>
     c !== undefined &&
     (c.expiration === undefined ||
-      c.expiration.getTime() - now() > EXPIRY_MARGIN_MS);
+      c.expiration.getTime() - now() > margin);
   const valid = (c: AwsCredentialIdentity | undefined) =>
     c !== undefined &&
     (c.expiration === undefined || c.expiration.getTime() > now());
@@ -33,6 +38,10 @@ export function cachedCredentials(
       inFlight = fetch()
         .then(credentials => {
           cached = credentials;
+          const lifetime = credentials.expiration
+            ? credentials.expiration.getTime() - now()
+            : Infinity;
+          margin = Math.min(EXPIRY_MARGIN_MS, Math.max(0, lifetime / 3));
           return credentials;
         })
         .finally(() => {
