@@ -2,8 +2,9 @@ import { ConfigReader } from '@backstage/config';
 import { JsonObject } from '@backstage/types';
 import { readProxyConfig } from './readRoutes';
 
+const aws = { accounts: [{ accountId: '123456789012', roleName: 'reader' }] };
 const read = (proxysigv4: JsonObject) =>
-  readProxyConfig(new ConfigReader({ proxysigv4 }));
+  readProxyConfig(new ConfigReader({ aws, proxysigv4 }));
 const readRoute = (route: JsonObject | string) => read({ '/r': route }).routes[0];
 
 describe('readProxyConfig', () => {
@@ -70,6 +71,17 @@ describe('readProxyConfig', () => {
       hostHeader: '127.0.0.1:9000',
       basePath: '/base%20path/',
     });
+  });
+
+  it('refuses an accountId that aws.accounts does not know', () => {
+    const proxysigv4 = { '/r': { target: 'https://s3.amazonaws.com', accountId: '210987654321' } };
+    expect(() => readProxyConfig(new ConfigReader({ aws, proxysigv4 }))).toThrow(
+      /proxysigv4\['\/r'\]\.accountId: account 210987654321 is not in aws.accounts/,
+    );
+    expect(
+      readProxyConfig(new ConfigReader({ aws: { accountDefaults: { roleName: 'r' } }, proxysigv4 })).routes[0]
+        .credentialSource,
+    ).toEqual({ kind: 'account', accountId: '210987654321' });
   });
 
   it('loads Segment plugin configs unchanged', () => {

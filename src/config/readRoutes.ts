@@ -79,6 +79,15 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
     allowUnauthenticated = value;
   }
 
+  // integration-aws-node resolves an account it does not know by asking STS who the main
+  // account is; refuse that at start instead of calling STS on a request.
+  const knownAccounts = new Set(
+    (rootConfig.getOptionalConfigArray('aws.accounts') ?? []).map(a =>
+      a.getString('accountId'),
+    ),
+  );
+  const hasAccountDefaults = rootConfig.has('aws.accountDefaults');
+
   const routes: RouteConfig[] = [];
   const seen = new Map<string, string>();
   for (const key of Object.keys(section)) {
@@ -91,6 +100,16 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
       );
     }
     const route = readRoute(section, key, allowUnauthenticated);
+    const source = route.credentialSource;
+    if (
+      source.kind === 'account' &&
+      !knownAccounts.has(source.accountId) &&
+      !hasAccountDefaults
+    ) {
+      throw new ProxyConfigError(
+        `proxysigv4['${key}'].accountId: account ${source.accountId} is not in aws.accounts, and aws.accountDefaults is not set`,
+      );
+    }
     const earlier = seen.get(route.route);
     if (earlier !== undefined) {
       throw new ProxyConfigError(

@@ -1,0 +1,94 @@
+/*
+ * Credentials from the AWS SDK default chain through the real plugin: session tokens are
+ * sent and signed, and missing credentials are a 503 that says why.
+ */
+import { startVerifyingUpstream, VerifyingUpstream } from './testUtils/verifyingUpstream';
+import { RunningProxy, startProxy, USER } from './testUtils/startProxy';
+import { rawHttp } from './testUtils/rawHttp';
+
+const ENV_KEYS = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CONFIG_FILE',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+];
+const saved: Record<string, string | undefined> = {};
+const temporary = {
+  accessKeyId: 'ASIATEMPORARY',
+  secretAccessKey: 'temporary-secret',
+  sessionToken: 'FwoGZXIvYXdzEXAMPLETOKEN+/=',
+};
+
+let upstream: VerifyingUpstream;
+beforeAll(async () => {
+  for (const key of ENV_KEYS) {
+    saved[key] = process.env[key];
+    delete process.env[key];
+  }
+  // The chain must never reach for instance metadata (no network beyond loopback).
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/credentials';
+  process.env.AWS_CONFIG_FILE = '/nonexistent/config';
+  upstream = await startVerifyingUpstream({ [temporary.accessKeyId]: temporary });
+});
+
+afterAll(async () => {
+  await upstream.close();
+  for (const key of ENV_KEYS) {
+    if (saved[key] === undefined) delete process.env[key];
+    else process.env[key] = saved[key];
+  }
+});
+
+async function withProxy(test: (proxy: RunningProxy, port: number) => Promise<void>) {
+  const proxy = await startProxy(
+    { '/api': { target: `${upstream.url}/prod`, service: 'execute-api', region: 'eu-west-1' } },
+    { aws: {} }, // no main account: the SDK default chain
+  );
+  try {
+    await test(proxy, Number(new URL(proxy.baseUrl).port));
+  } finally {
+    await proxy.stop();
+  }
+}
+
+it('signs with temporary credentials from the default chain, session token included', async () => {
+  process.env.AWS_ACCESS_KEY_ID = temporary.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = temporary.secretAccessKey;
+  process.env.AWS_SESSION_TOKEN = temporary.sessionToken;
+  try {
+    await withProxy(async (_proxy, port) => {
+      const res = await rawHttp(port, 'GET /api/proxy-sigv4/api/x HTTP/1.1', { authorization: USER });
+      expect(res.status).toBe(200);
+      const received = upstream.received.at(-1)!;
+      expect(received.signatureError).toBeUndefined();
+      expect(received.headers['x-amz-security-token']).toBe(temporary.sessionToken);
+      expect(received.signedHeaders).toContain('x-amz-security-token');
+    });
+  } finally {
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    delete process.env.AWS_SESSION_TOKEN;
+  }
+});
+
+it('answers 503, saying why, when no credentials can be had, and sends nothing', async () => {
+  const before = upstream.received.length;
+  await withProxy(async (_proxy, port) => {
+    const res = await rawHttp(port, 'GET /api/proxy-sigv4/api/x HTTP/1.1', { authorization: USER });
+    expect(res.status).toBe(503);
+    const body = JSON.parse(res.body);
+    expect(body).toMatchObject({
+      error: { name: 'ServiceUnavailableError' },
+      response: { statusCode: 503 },
+    });
+    expect(body.error.message).toMatch(/^Could not get AWS credentials for the main AWS account: /);
+  });
+  expect(upstream.received.length).toBe(before);
+});
