@@ -2,9 +2,9 @@
  * Credentials from the AWS SDK default chain through the real plugin: session tokens are
  * sent and signed, and missing credentials are a 503 that says why.
  */
-import { startVerifyingUpstream, VerifyingUpstream } from './testUtils/verifyingUpstream';
-import { RunningProxy, startProxy, USER } from './testUtils/startProxy';
-import { rawHttp } from './testUtils/rawHttp';
+import { startVerifyingUpstream, VerifyingUpstream } from './__testUtils__/verifyingUpstream';
+import { RunningProxy, startProxy, USER } from './__testUtils__/startProxy';
+import { rawHttp } from './__testUtils__/rawHttp';
 
 const ENV_KEYS = [
   'AWS_ACCESS_KEY_ID',

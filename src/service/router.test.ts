@@ -10,15 +10,15 @@ import {
   echoHandler,
   startVerifyingUpstream,
   VerifyingUpstream,
-} from '../testUtils/verifyingUpstream';
+} from '../__testUtils__/verifyingUpstream';
 import {
   RunningProxy,
   SERVICE,
   startProxy,
   TEST_CREDENTIALS,
   USER,
-} from '../testUtils/startProxy';
-import { rawHttp } from '../testUtils/rawHttp';
+} from '../__testUtils__/startProxy';
+import { rawHttp } from '../__testUtils__/rawHttp';
 
 const P = '/api/proxy-sigv4';
 
@@ -524,7 +524,8 @@ describe('responses', () => {
       res.once('data', () => req.destroy());
     });
     req.on('error', () => {});
-    await closed; // the test times out if the upstream is never released
+    // The test times out if the upstream is never released.
+    await expect(closed).resolves.toBeUndefined();
   });
 
   it('reuses one upstream connection for sequential requests', async () => {

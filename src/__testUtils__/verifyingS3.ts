@@ -23,7 +23,17 @@ export interface VerifyingS3 {
   close(): Promise<void>;
 }
 
-export async function startVerifyingS3(buckets: string[]): Promise<VerifyingS3> {
+export interface VerifyingS3Options {
+  /** Port of the verifying front; 0 (default) for any free port. */
+  port?: number;
+  /** Objects to create before serving, keyed by `bucket/key`. */
+  seed?: Record<string, string>;
+}
+
+export async function startVerifyingS3(
+  buckets: string[],
+  options: VerifyingS3Options = {},
+): Promise<VerifyingS3> {
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 's3rver-'));
   const s3rver = new S3rver({
     address: '127.0.0.1',
@@ -33,6 +43,20 @@ export async function startVerifyingS3(buckets: string[]): Promise<VerifyingS3> 
     configureBuckets: buckets.map(name => ({ name, configs: [] })),
   } as any);
   const { port: s3Port } = (await s3rver.run()) as AddressInfo;
+  for (const [objectPath, content] of Object.entries(options.seed ?? {})) {
+    // Seeded straight into the emulator, not through the verifier.
+    await new Promise<void>((resolve, reject) => {
+      const put = http.request(
+        { host: '127.0.0.1', port: s3Port, method: 'PUT', path: `/${objectPath}`, headers: { 'content-length': Buffer.byteLength(content), 'content-type': 'text/plain' } },
+        res => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`seeding ${objectPath}: ${res.statusCode}`))));
+        },
+      );
+      put.on('error', reject);
+      put.end(content);
+    });
+  }
   const state: VerifyingS3 = { url: '', rejected: [], accepted: 0, close: async () => {} };
 
   const front = http.createServer((req, res) => {
@@ -63,7 +87,10 @@ export async function startVerifyingS3(buckets: string[]): Promise<VerifyingS3> 
       inner.end(body);
     });
   });
-  await new Promise<void>(r => front.listen(0, '127.0.0.1', r));
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (front.address() as AddressInfo).port;
   state.url = `http://127.0.0.1:${port}`;
   state.close = async () => {
