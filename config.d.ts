@@ -17,7 +17,7 @@ export interface Config {
      * @visibility backend
      */
     allowUnauthenticatedRequests?: boolean;
-  } & {
+
     /**
      * A route. The key begins with `/` (for example `/reports`); the longest matching key
      * wins, and a key matches only at a segment boundary.
@@ -25,6 +25,7 @@ export interface Config {
      * @visibility backend
      */
     [route: string]:
+      | undefined
       | boolean
       | string
       | {
