@@ -119,7 +119,7 @@ export function forward(
         });
       });
 
-      upstream.once('error', (error: NodeJS.ErrnoException) => {
+      upstream.on('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         res.off('close', onClientClose);
         if (settled) {
