@@ -83,7 +83,7 @@ export interface Config {
           credentials?: 'require' | 'dangerously-allow-unauthenticated';
           /**
            * HTTP methods the route accepts (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
-           * Others get 405. Default: all of them.
+           * Others get 405. Default: all of these seven.
            *
            * @visibility backend
            */

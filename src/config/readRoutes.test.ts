@@ -26,7 +26,7 @@ describe('readProxyConfig', () => {
       s3: false,
       credentialSource: { kind: 'main' },
       credentialsPolicy: 'require',
-      allowedMethods: undefined,
+      allowedMethods: new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']),
       maxBodySize: 10485760,
       unsignedPayload: false,
       timeout: 30000,

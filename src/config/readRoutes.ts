@@ -35,7 +35,8 @@ const ROUTE_FIELDS = new Set([
   'timeout',
 ]);
 
-const METHODS = new Set([
+/** The methods a route can allow; also the default. */
+const METHODS: ReadonlySet<string> = new Set([
   'GET',
   'HEAD',
   'POST',
@@ -269,18 +270,19 @@ function readRoute(
   }
 
   // Methods and headers
-  let allowedMethods: Set<string> | undefined;
+  let allowedMethods: ReadonlySet<string> = METHODS;
   const methods = strList('allowedMethods');
   if (methods) {
-    allowedMethods = new Set();
+    const chosen = new Set<string>();
     for (const m of methods) {
       const upper = m.trim().toUpperCase();
       if (!METHODS.has(upper)) {
         fail('allowedMethods', `'${m}' is not one of ${[...METHODS].join(', ')}`);
       }
-      allowedMethods.add(upper);
+      chosen.add(upper);
     }
-    if (allowedMethods.size === 0) {
+    allowedMethods = chosen;
+    if (chosen.size === 0) {
       fail('allowedMethods', 'must list at least one method (leave it out to allow all)');
     }
   }

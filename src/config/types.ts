@@ -33,8 +33,8 @@ export interface RouteConfig {
   s3: boolean;
   credentialSource: CredentialSourceConfig;
   credentialsPolicy: CredentialsPolicy;
-  /** Upper-case methods, or undefined for any method. */
-  allowedMethods?: ReadonlySet<string>;
+  /** Upper-case methods the route accepts (default: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS). */
+  allowedMethods: ReadonlySet<string>;
   /** Lower-case names added to the default request header allowlist. */
   allowedHeaders: ReadonlySet<string>;
   /** Lower-case names added to the default response header allowlist. */

@@ -90,7 +90,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       if (route.credentialsPolicy === 'require') {
         await httpAuth.credentials(req, { allow: ['user', 'service'] });
       }
-      if (route.allowedMethods && !route.allowedMethods.has(req.method)) {
+      if (!route.allowedMethods.has(req.method)) {
         throw new MethodNotAllowedError(
           `Method ${req.method} is not allowed on route ${routeLabel}`,
           [...route.allowedMethods],
