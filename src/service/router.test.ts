@@ -518,6 +518,25 @@ describe('responses', () => {
     await expect(closed).resolves.toBeUndefined();
   });
 
+  it('aborts the upstream request when the client disconnects mid-upload (streamed S3 body)', async () => {
+    const aborted = new Promise<boolean>(resolve => {
+      upstream.server.once('request', (req: http.IncomingMessage) => {
+        req.on('close', () => resolve(!req.complete));
+      });
+    });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: proxyPort,
+      method: 'PUT',
+      path: `${P}/s3stream/partial.bin`,
+      headers: { authorization: USER, 'content-length': '1000000' },
+    });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(100_000, 'a'));
+    setTimeout(() => req.destroy(), 100);
+    await expect(aborted).resolves.toBe(true);
+  });
+
   it('reuses one upstream connection for sequential requests', async () => {
     const before = upstream.connections.length;
     for (let i = 0; i < 10; i++) {

@@ -135,6 +135,11 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         res,
       );
     } catch (error) {
+      if (req.destroyed || res.destroyed) {
+        // The client went away (mid-upload, say): nobody to answer, nothing went upstream.
+        logger.debug(`proxysigv4 route ${routeLabel}: client closed the connection`);
+        return;
+      }
       const status = statusOf(error);
       const message = (error as Error)?.message ?? String(error);
       if (status >= 500) {
