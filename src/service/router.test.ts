@@ -54,6 +54,7 @@ beforeAll(async () => {
       ...api,
       credentials: 'dangerously-allow-unauthenticated',
     },
+    '/open/secret': { target: `${upstream.url}/secret`, ...api },
     '/limited': {
       target: `${upstream.url}/limited`,
       ...api,
@@ -572,6 +573,15 @@ describe('authentication and errors', () => {
     const res = await rawHttp(proxyPort, `GET ${P}/open/x HTTP/1.1`);
     expect(res.status).toBe(200);
     expect(lastReceived().url).toBe('/open/x');
+  });
+
+  it('still requires credentials on a route nested under an open one', async () => {
+    const res = await rawHttp(proxyPort, `GET ${P}/open/secret/x HTTP/1.1`);
+    expect(res.status).toBe(401);
+    expect(upstream.received).toHaveLength(0);
+    const ok = await rawHttp(proxyPort, `GET ${P}/open/secret/x HTTP/1.1`, { authorization: USER });
+    expect(ok.status).toBe(200);
+    expect(lastReceived().url).toBe('/secret/x');
   });
 
   it('answers 405 with Allow for a method the route does not allow', async () => {
