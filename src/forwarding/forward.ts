@@ -43,6 +43,16 @@ export function createAgent(protocol: 'http:' | 'https:'): http.Agent {
 }
 
 const RETRYABLE_ON_REUSED_SOCKET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/** Only these are sent again after a reset on a pooled connection: the upstream may have seen the first. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/**
+ * True when the caller's connection is gone. (Not `req.destroyed`: a request whose body
+ * has been read is destroyed too, with its connection still open for the answer.)
+ */
+export function clientGone(res: http.ServerResponse): boolean {
+  return res.destroyed || !res.socket || res.socket.destroyed;
+}
 
 /**
  * Sends a signed request upstream and streams the answer into `res` as it arrives:
@@ -51,12 +61,12 @@ const RETRYABLE_ON_REUSED_SOCKET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED
  * Resolves once the response has been handed over (or the client has gone). Rejects,
  * before anything was written to `res`, with a 502 or 504 error. An upstream failure
  * after the headers were sent destroys the client connection, so that a cut-off body
- * never looks complete. The client going away aborts the upstream request.
+ * never looks complete. The client going away aborts the upstream request. A reset on a
+ * pooled connection is retried once, for idempotent methods with a replayable body.
  */
 export function forward(
   target: UpstreamTarget,
   request: SignedRequest,
-  client: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -81,7 +91,9 @@ export function forward(
       });
 
       let timer: NodeJS.Timeout | undefined;
+      let responded = false;
       const arm = () => {
+        if (responded) return;
         clearTimeout(timer);
         timer = setTimeout(() => {
           upstream.destroy(
@@ -103,6 +115,7 @@ export function forward(
       res.once('close', onClientClose);
 
       upstream.once('response', upRes => {
+        responded = true;
         clearTimeout(timer);
         const headers = filterResponseHeaders(
           upRes.headers,
@@ -126,13 +139,14 @@ export function forward(
           res.destroy();
           return;
         }
-        if (res.destroyed || client.destroyed) {
+        if (clientGone(res)) {
           settle();
           return;
         }
         if (
           !retried &&
           upstream.reusedSocket &&
+          IDEMPOTENT.has(request.method) &&
           RETRYABLE_ON_REUSED_SOCKET.has(error.code ?? '') &&
           !(request.body instanceof Readable)
         ) {
@@ -155,6 +169,7 @@ export function forward(
       const body = request.body;
       if (body instanceof Readable) {
         body.on('data', arm);
+        upstream.once('close', () => body.off('data', arm));
         body.once('error', () => upstream.destroy());
         pipeline(body, upstream, () => {});
       } else {

@@ -607,6 +607,21 @@ describe('authentication and errors', () => {
     });
   });
 
+  it('answers 502 for a request with a body when the upstream refuses connections', async () => {
+    const res = await send('PUT', '/dead/x', { authorization: USER }, Buffer.from('payload'));
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.body.toString()).error.name).toBe('BadGatewayError');
+  });
+
+  it('answers 504 for a request with a body when the upstream is too slow', async () => {
+    upstream.handler = (_req, res) => {
+      const timer = setTimeout(() => res.end('too late'), 1500);
+      res.on('close', () => clearTimeout(timer));
+    };
+    const res = await send('PUT', '/limited/slow', { authorization: USER }, Buffer.from('payload'));
+    expect(res.status).toBe(504);
+  });
+
   it('answers 502 when the upstream resets before answering', async () => {
     upstream.handler = req => req.socket.destroy();
     const res = await rawHttp(proxyPort, `GET ${P}/api/reset HTTP/1.1`, { authorization: USER });

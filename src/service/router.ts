@@ -14,7 +14,12 @@ import { upstreamPath } from '../endpoint/upstreamPath';
 import { RouteSigner } from '../signing/signRequest';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { hasBody, readBody } from '../forwarding/body';
-import { createAgent, forward, UpstreamTarget } from '../forwarding/forward';
+import {
+  clientGone,
+  createAgent,
+  forward,
+  UpstreamTarget,
+} from '../forwarding/forward';
 import {
   MethodNotAllowedError,
   sendError,
@@ -131,11 +136,10 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       await forward(
         runtime.target,
         { method: req.method, path: upstream.wire, headers: signedHeaders, body },
-        req,
         res,
       );
     } catch (error) {
-      if (req.destroyed || res.destroyed) {
+      if (clientGone(res)) {
         // The client went away (mid-upload, say): nobody to answer, nothing went upstream.
         logger.debug(`proxysigv4 route ${routeLabel}: client closed the connection`);
         return;
