@@ -41,7 +41,8 @@ describe('canonicalPath', () => {
     ['/caf%C3%A9', '/caf%C3%A9', '/caf%C3%A9'],
     ['/a%2Fb', '/a%2Fb', '/a/b'],
     ['/a%2fb/c', '/a%2Fb/c', '/a/b/c'],
-    ['/a//b', '/a//b', '/a//b'],
+    ['/a//b', '/a/b', '/a//b'],
+    ['//a///b//', '/a/b/', '//a///b//'],
     ['/a\\b', '/a%5Cb', '/a%5Cb'],
     ['/x.y/..z/.hidden', '/x.y/..z/.hidden', '/x.y/..z/.hidden'],
   ])('%s goes out as %s (generic) and %s (S3)', (raw, generic, s3) => {

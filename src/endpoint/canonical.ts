@@ -94,12 +94,20 @@ function hidesDotSegment(decoded: string): boolean {
  *   S3 reads `%2F` as `/` anyway, and computes its canonical form from the decoded key.
  *   Empty segments (`a//b`) are kept: they are part of the key.
  * - every other service: split on `/` first, so that an encoded slash stays `%2F` inside
- *   its segment; each segment decoded and encoded once. The signer encodes it a second time.
+ *   its segment; empty segments dropped (as the signer and the services normalise them);
+ *   each segment decoded and encoded once. The signer encodes it a second time.
  *
  * Dot segments, in any encoding, are refused in both.
  */
 export function canonicalPath(rawPath: string, s3: boolean): string {
-  const segments = rawPath.split('/');
+  let segments = rawPath.split('/');
+  if (!s3) {
+    // The signer and the services collapse '//' for non-S3 paths: send it collapsed too,
+    // keeping the leading and trailing slash, so that what is sent is what is signed.
+    segments = segments.filter(
+      (segment, i) => segment !== '' || i === 0 || i === segments.length - 1,
+    );
+  }
   const out: string[] = [];
   for (const segment of segments) {
     const decoded = strictDecode(segment, 'path');

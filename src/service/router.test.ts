@@ -99,7 +99,7 @@ describe('paths', () => {
     ['/api/a%2Fb/c', '/prod/a%2Fb/c'],
     ['/api/%7Euser/%41', '/prod/~user/A'],
     ['/api/caf%C3%A9/%E2%82%AC', '/prod/caf%C3%A9/%E2%82%AC'],
-    ['/api/a//b', '/prod/a//b'],
+    ['/api/a//b', '/prod/a/b'],
     ['/api/nested', '/nested'],
     ['/api/nested/x', '/nested/x'],
     ['/api/nestedx', '/prod/nestedx'],
@@ -155,7 +155,7 @@ describe('paths', () => {
   it.each([
     ['an absolute-form request target', `GET http://evil.example${P}/api/x HTTP/1.1`, {}, '/prod/x'],
     ['a foreign Host header', `GET ${P}/api/x HTTP/1.1`, { host: 'evil.example' }, '/prod/x'],
-    ['a //host path', `GET ${P}/api//evil.example/x HTTP/1.1`, {}, '/prod//evil.example/x'],
+    ['a //host path', `GET ${P}/api//evil.example/x HTTP/1.1`, {}, '/prod/evil.example/x'],
     ['an @host path', `GET ${P}/api/@evil.example HTTP/1.1`, {}, '/prod/%40evil.example'],
     ['a \\host path', `GET ${P}/api/\\evil.example HTTP/1.1`, {}, '/prod/%5Cevil.example'],
     ['an X-Forwarded-Host header', `GET ${P}/api/x HTTP/1.1`, { 'x-forwarded-host': 'evil.example' }, '/prod/x'],
@@ -582,6 +582,29 @@ describe('authentication and errors', () => {
     const ok = await rawHttp(proxyPort, `GET ${P}/open/secret/x HTTP/1.1`, { authorization: USER });
     expect(ok.status).toBe(200);
     expect(lastReceived().url).toBe('/secret/x');
+  });
+
+  it.each([
+    `${P}/open/%73ecret/x`,
+    `${P}/open//secret/x`,
+    `${P}/open/./secret/x`,
+    `${P}//open/secret/x`,
+  ])('matches %s to the nested route, which requires credentials', async path => {
+    const res = await rawHttp(proxyPort, `GET ${path} HTTP/1.1`);
+    expect([401, 400]).toContain(res.status);
+    expect(upstream.received).toHaveLength(0);
+  });
+
+  it('routes an encoded route name to its route', async () => {
+    const res = await rawHttp(proxyPort, `GET ${P}/open/%73ecret/x HTTP/1.1`, { authorization: USER });
+    expect(res.status).toBe(200);
+    expect(lastReceived().url).toBe('/secret/x');
+  });
+
+  it('refuses an encoded slash that joins a route to the rest', async () => {
+    const res = await rawHttp(proxyPort, `GET ${P}/open/secret%2Fx HTTP/1.1`, { authorization: USER });
+    expect(res.status).toBe(400);
+    expect(upstream.received).toHaveLength(0);
   });
 
   it('answers 405 with Allow for a method the route does not allow', async () => {

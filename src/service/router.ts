@@ -83,9 +83,11 @@ export function createRouter(options: RouterOptions): ProxyRouter {
 
   const router = Router();
   router.use(async (req: Request, res: Response) => {
-    const match = table.match(req.url);
-    const routeLabel = match?.route.route || '/';
+    let match: ReturnType<RouteTable['match']>;
+    let routeLabel = '?';
     try {
+      match = table.match(req.url);
+      routeLabel = match?.route.route || '/';
       if (!match) {
         throw new NotFoundError(`No proxysigv4 route matches ${req.path}`);
       }
