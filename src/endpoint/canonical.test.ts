@@ -101,6 +101,13 @@ describe('canonicalQuery', () => {
     expect(canonicalQuery(raw).wire).toBe(wire);
   });
 
+  it('keeps __proto__ as an ordinary parameter', () => {
+    const { params, wire } = canonicalQuery('__proto__=x&constructor=y');
+    expect(wire).toBe('__proto__=x&constructor=y');
+    expect(Object.keys(params)).toEqual(['__proto__', 'constructor']);
+    expect(Object.getOwnPropertyDescriptor(params, '__proto__')?.value).toBe('x');
+  });
+
   it('keeps repeated keys as lists for the signer', () => {
     expect(canonicalQuery('a=2&a=1&b=x').params).toEqual({ a: ['2', '1'], b: 'x' });
   });

@@ -169,7 +169,8 @@ export function canonicalQuery(rawQuery: string): CanonicalQuery {
     entry.values.push(value);
     byKey.set(encodedKey, entry);
   }
-  const params: Record<string, string | string[]> = {};
+  // No prototype: a key such as __proto__ must be an ordinary, signed parameter.
+  const params: Record<string, string | string[]> = Object.create(null);
   const pieces: string[] = [];
   for (const encodedKey of [...byKey.keys()].sort(byCodeUnit)) {
     const { key, values } = byKey.get(encodedKey)!;

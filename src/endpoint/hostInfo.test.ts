@@ -36,6 +36,8 @@ describe('hostInfo', () => {
     ['a1b2c3-ats.iot.eu-west-1.amazonaws.com', 'iotdata', 'eu-west-1'],
     ['data-ats.iot.eu-west-1.amazonaws.com', 'iotdata', 'eu-west-1'],
     ['iot.eu-west-1.amazonaws.com', 'iot', 'eu-west-1'],
+    ['api.iot.eu-west-1.amazonaws.com', 'iot', 'eu-west-1'],
+    ['data-jobs.iot.eu-west-1.amazonaws.com', 'iot-jobs-data', 'eu-west-1'],
     ['email.us-east-1.amazonaws.com', 'ses', 'us-east-1'],
     // The SDK convention, dual-stack, China, GovCloud, FIPS
     ['dynamodb.eu-north-1.amazonaws.com', 'dynamodb', 'eu-north-1'],

@@ -173,6 +173,11 @@ export function hostInfo(hostname: string): HostInfo {
   const before = labels.slice(0, regionIndex);
   const svcLabel = before[before.length - 1];
 
+  const prefix = before.join('.');
+  const mapped = SIGNING_NAMES[prefix] ?? SIGNING_NAMES[stripFips(prefix)];
+  if (mapped && !vpce) {
+    return { service: mapped, region };
+  }
   // <id>.execute-api.<region>, <id>.appsync-api.<region>, <id>[-ats].iot.<region>
   if (svcLabel === 'execute-api') {
     return { service: 'execute-api', region };
@@ -187,11 +192,6 @@ export function hostInfo(hostname: string): HostInfo {
     return { service: SIGNING_NAMES[svcLabel] ?? stripFips(svcLabel), region };
   }
 
-  const prefix = before.join('.');
-  const mapped = SIGNING_NAMES[prefix] ?? SIGNING_NAMES[stripFips(prefix)];
-  if (mapped) {
-    return { service: mapped, region };
-  }
   if (before.length === 1) {
     // The SDK convention: <service>[-fips].<region>.amazonaws.com
     return { service: stripFips(before[0]), region };

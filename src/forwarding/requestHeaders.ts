@@ -1,3 +1,4 @@
+import { InputError } from '@backstage/errors';
 import { IncomingHttpHeaders } from 'node:http';
 
 /*
@@ -61,6 +62,13 @@ export function isNeverForwardedRequestHeader(name: string): boolean {
   );
 }
 
+/**
+ * S3 headers that reach beyond the route's bucket or change who can read an object: a copy
+ * source names any bucket the credentials can read. Forwarded only when the route lists
+ * them in `allowedHeaders`.
+ */
+const NEEDS_OPT_IN = /^x-amz-(copy-source|grant-|website-redirect-location$)/;
+
 /** The client-chosen AWS headers: x-amz-target, x-amz-meta-*, x-amz-acl, x-amz-checksum-*, x-amzn-* ... */
 function isClientAwsHeader(name: string): boolean {
   return name.startsWith('x-amz-') || name.startsWith('x-amzn-');
@@ -68,8 +76,9 @@ function isClientAwsHeader(name: string): boolean {
 
 /**
  * Picks the caller headers that go upstream: the default allowlist, x-amz-* / x-amzn-*
- * the client may choose, and the route's `allowedHeaders`. Names come out lower-case;
- * a repeated header is joined with `,` (as SigV4 canonicalises it).
+ * the client may choose (but for copy sources, grants and website redirects), and the
+ * route's `allowedHeaders`. Names come out lower-case; a repeated header is joined with
+ * `,` (as SigV4 canonicalises it). A value with non-ASCII characters is a 400.
  */
 export function filterRequestHeaders(
   incoming: IncomingHttpHeaders,
@@ -81,11 +90,19 @@ export function filterRequestHeaders(
       continue;
     }
     if (
-      DEFAULT_REQUEST_HEADERS.has(name) ||
-      isClientAwsHeader(name) ||
-      extra.has(name)
+      (DEFAULT_REQUEST_HEADERS.has(name) ||
+        (isClientAwsHeader(name) && !NEEDS_OPT_IN.test(name)) ||
+        extra.has(name))
     ) {
-      out[name] = Array.isArray(value) ? value.join(',') : value;
+      const joined = Array.isArray(value) ? value.join(',') : value;
+      // eslint-disable-next-line no-control-regex
+      if (/[^\x00-\x7f]/.test(joined)) {
+        // Node reads header bytes as latin1 but the signer hashes UTF-8: they would differ.
+        throw new InputError(
+          `Header ${name} has non-ASCII characters; encode its value (RFC 2047 or RFC 5987)`,
+        );
+      }
+      out[name] = joined;
     }
   }
   return out;

@@ -342,6 +342,10 @@ describe('request headers', () => {
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
       'x-other-header': 'dropped',
       te: 'trailers',
+      'x-amz-copy-source': '/other-bucket/secret.txt',
+      'x-amz-copy-source-range': 'bytes=0-9',
+      'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"',
+      'x-amz-website-redirect-location': 'https://evil.example/',
     };
     const res = await rawHttp(proxyPort, `GET ${P}/limited/h HTTP/1.1`, {
       authorization: USER,
@@ -359,6 +363,16 @@ describe('request headers', () => {
     expect(headers).toMatchObject(kept);
     expect(signedHeaders).toEqual(expect.arrayContaining(['host', 'x-amz-date', 'x-amz-target', 'x-amz-meta-owner', 'range', 'x-custom-header']));
     expect(signedHeaders).not.toContain('user-agent');
+  });
+
+  it('refuses a header value with non-ASCII bytes, which could not be signed as sent', async () => {
+    const res = await rawHttp(proxyPort, `PUT ${P}/s3/k HTTP/1.1`, {
+      authorization: USER,
+      'x-amz-meta-name': Buffer.from('café', 'utf8').toString('latin1'),
+    }, 'x');
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error.message).toMatch(/x-amz-meta-name has non-ASCII/);
+    expect(upstream.received).toHaveLength(0);
   });
 
   it('does not forward a route-specific header on other routes', async () => {
