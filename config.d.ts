@@ -89,9 +89,10 @@ export interface Config {
            */
           allowedMethods?: string[];
           /**
-           * Request headers forwarded in addition to the default allowlist. Authorization,
-           * cookies, hop-by-hop, proxy-*, x-forwarded-* and the signing headers can never
-           * be added.
+           * Request headers forwarded in addition to the default allowlist, and the S3
+           * headers that need opting in (x-amz-copy-source*, x-amz-grant-*,
+           * x-amz-website-redirect-location). Authorization, cookies, hop-by-hop, proxy-*,
+           * x-forwarded-* and the signing headers can never be added.
            *
            * @visibility backend
            */

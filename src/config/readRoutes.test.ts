@@ -121,6 +121,8 @@ describe('readProxyConfig', () => {
     ['credentials in the URL', { '/r': 'https://user:pw@s3.amazonaws.com' }, /\.target: must not contain credentials/],
     ['a query string', { '/r': 'https://s3.amazonaws.com/b?x=1' }, /\.target: must not contain a query string/],
     ['an empty query string', { '/r': 'https://s3.amazonaws.com/b?' }, /\.target: must not contain a query string/],
+    ['a malformed S3 target path', { '/r': 'https://b.s3.eu-west-1.amazonaws.com/%zz' }, /proxysigv4\['\/r'\]\.target: path: Malformed percent-encoding/],
+    ['a malformed target path', { '/r': 'https://abc.execute-api.us-east-1.amazonaws.com/%zz' }, /proxysigv4\['\/r'\]\.target: path: Malformed percent-encoding/],
     ['a fragment', { '/r': 'https://s3.amazonaws.com/b#x' }, /\.target: must not contain a fragment/],
     ['a bad method', { '/r': { target: 'https://s3.amazonaws.com', allowedMethods: ['GET', 'FETCH'] } }, /\.allowedMethods: 'FETCH' is not one of/],
     ['an empty method list', { '/r': { target: 'https://s3.amazonaws.com', allowedMethods: [] } }, /\.allowedMethods: must list at least one/],

@@ -165,28 +165,28 @@ function readRoute(
   }
 
   const str = (field: string): string | undefined => {
-    if (!fields || !(field in fields)) return undefined;
-    const v = fields[field];
+    const v = fields?.[field]; // JSON has no undefined: undefined means not set
+    if (v === undefined) return undefined;
     if (typeof v !== 'string' || v.trim() === '') fail(field, 'must be a non-empty string');
     return (v as string).trim();
   };
   const num = (field: string, min: number, max: number): number | undefined => {
-    if (!fields || !(field in fields)) return undefined;
-    const v = fields[field];
+    const v = fields?.[field]; // JSON has no undefined: undefined means not set
+    if (v === undefined) return undefined;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       fail(field, `must be a whole number from ${min} to ${max}`);
     }
     return v as number;
   };
   const bool = (field: string): boolean | undefined => {
-    if (!fields || !(field in fields)) return undefined;
-    const v = fields[field];
+    const v = fields?.[field]; // JSON has no undefined: undefined means not set
+    if (v === undefined) return undefined;
     if (typeof v !== 'boolean') fail(field, 'must be true or false');
     return v as boolean;
   };
   const strList = (field: string): string[] | undefined => {
-    if (!fields || !(field in fields)) return undefined;
-    const v = fields[field];
+    const v = fields?.[field]; // JSON has no undefined: undefined means not set
+    if (v === undefined) return undefined;
     if (!Array.isArray(v) || v.some(x => typeof x !== 'string')) {
       fail(field, 'must be a list of strings');
     }
@@ -212,13 +212,6 @@ function readRoute(
   if (url.hash || targetText.includes('#')) {
     fail('target', 'must not contain a fragment');
   }
-  let basePath: string;
-  try {
-    basePath = canonicalPath(url.pathname, false);
-  } catch (e) {
-    return fail('target', `path: ${(e as Error).message}`);
-  }
-
   // Service and region
   const derived = hostInfo(url.hostname);
   const service = str('service') ?? derived.service;
@@ -236,9 +229,12 @@ function readRoute(
     fail('region', `'${region}' is not a valid AWS region`);
   }
   const s3 = service === 's3' || service === 's3-object-lambda';
-  if (s3) {
-    // S3 never normalises: the base path goes out encoded once, as S3 computes it.
-    basePath = canonicalPath(url.pathname, true);
+  let basePath: string;
+  try {
+    // In the same canonical form as request paths (S3: encoded once, never normalised).
+    basePath = canonicalPath(url.pathname, s3);
+  } catch (e) {
+    return fail('target', `path: ${(e as Error).message}`);
   }
 
   // Credentials

@@ -109,11 +109,12 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       headers.host = route.hostHeader;
 
       let body: Buffer | Request | undefined;
-      if (hasBody(req) && route.unsignedPayload) {
+      const withBody = hasBody(req);
+      if (withBody && route.unsignedPayload) {
         body = req; // streamed as it arrives; Content-Length, if any, passes as sent
       } else {
         delete headers['content-length'];
-        const buffered = hasBody(req)
+        const buffered = withBody
           ? await readBody(req, route.maxBodySize)
           : undefined;
         if (buffered?.length || BODY_METHODS.has(req.method)) {
