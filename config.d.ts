@@ -19,8 +19,27 @@ export interface Config {
     allowUnauthenticatedRequests?: boolean;
 
     /**
+     * At start, check every route's AWS credentials in the background
+     * (sts:GetCallerIdentity through the route's STS endpoint) and log, once per route, the
+     * identity it signs as or why it cannot sign. Never delays or stops the start.
+     * Default `true`.
+     *
+     * @visibility backend
+     */
+    checkCredentialsOnStart?: boolean;
+
+    // Route keys are arbitrary paths, so they can only be an index signature. It sits in the
+    // same object as the named settings above, which is why its value type also admits
+    // `boolean` and `undefined` (TypeScript requires every named property to fit the index
+    // signature); the plugin itself refuses anything but a URL string or a route object
+    // under a `/` key. Do not split this into an intersection of two object types: the
+    // schema generated from an intersection (checked with @backstage/config-loader 1.11)
+    // neither validates the route fields nor marks `externalId` and
+    // `credentialsEndpoint.headers` as secret.
+    /**
      * A route. The key begins with `/` (for example `/reports`); the longest matching key
-     * wins, and a key matches only at a segment boundary.
+     * wins, and a key matches only at a segment boundary. `/_routes` and keys under it are
+     * reserved for the route check.
      *
      * @visibility backend
      */
@@ -54,25 +73,96 @@ export interface Config {
           region?: string;
           /**
            * Sign with the credentials of this account from `aws.accounts`
-           * (`@backstage/integration-aws-node`). Default: the main account, which falls back
-           * to the AWS SDK default credential chain.
+           * (`@backstage/integration-aws-node`); quote it in YAML. With `roleArn`: the
+           * credentials that assume the role. Must be listed in `aws.accounts`, or
+           * `aws.accountDefaults.roleName` must be set. Not allowed with `credentialsEndpoint`.
+           * Default: the main account (`aws.mainAccount`, which falls back to the AWS SDK
+           * default credential chain).
            *
            * @visibility backend
            */
           accountId?: string;
           /**
-           * IAM role to assume for this route (accepted for Segment compatibility; needs
-           * the STS support of a later version and is rejected at start until then).
+           * IAM role to assume for this route with sts:AssumeRole, e.g.
+           * `arn:aws:iam::123456789012:role/backstage-reader` (any partition, optional
+           * path). Assumed with the main account's credentials, or `accountId`'s. With
+           * `credentialsEndpoint`, it is sent to the endpoint instead.
            *
            * @visibility backend
            */
           roleArn?: string;
           /**
-           * Session name for `roleArn` (Segment compatibility; used with `roleArn`).
+           * The external id the role's trust policy requires (`sts:ExternalId`); 2 to 1224
+           * characters of letters, digits and `+=,.@:/-`. Only with `roleArn`; with
+           * `credentialsEndpoint` it is sent to the endpoint. Never logged or shown by the
+           * route check.
+           *
+           * @visibility secret
+           */
+          externalId?: string;
+          /**
+           * Session name for `roleArn`; 2 to 64 characters of letters, digits and
+           * `+=,.@-`. It appears in the assumed-role ARN and in CloudTrail. Only with
+           * `roleArn`, not with `credentialsEndpoint`. Default `backstage-proxy-sigv4`.
            *
            * @visibility backend
            */
           roleSessionName?: string;
+          /**
+           * Lifetime of the assumed role's credentials, in seconds, from 900 to 43200.
+           * STS refuses more than the role's maximum session duration, and more than an
+           * hour for role chaining. Only with `roleArn`, not with `credentialsEndpoint`.
+           * Default: STS's, one hour.
+           *
+           * @visibility backend
+           */
+          durationSeconds?: number;
+          /**
+           * Region of the STS endpoint used for AssumeRole and for the credentials check:
+           * the regional endpoint in that region's partition, as the AWS SDK resolves it
+           * (e.g. `sts.cn-north-1.amazonaws.com.cn`), never the global one. Default: the
+           * route's region.
+           *
+           * @visibility backend
+           */
+          stsRegion?: string;
+          /**
+           * An explicit STS endpoint (a VPC endpoint, FIPS, a local STS), used instead of
+           * the regional one: scheme, host and port only, no path. https, or plain http
+           * only on loopback (localhost, 127.0.0.0/8, [::1]).
+           *
+           * @visibility backend
+           */
+          stsEndpoint?: string;
+          /**
+           * Get this route's credentials from a self-hosted credentials endpoint instead of
+           * AWS: the plugin POSTs `{"role_arn", "external_id", "region", "service"}` as JSON
+           * and reads `accessKeyId`, `secretAccessKey`, `sessionToken` and an expiry from the
+           * answer (the expiry as an ISO date or Unix seconds; one hour when absent). Takes
+           * precedence over every other credential source; not allowed with `accountId`,
+           * `roleSessionName` or `durationSeconds`. A failed or malformed answer is a 503.
+           *
+           * @visibility backend
+           */
+          credentialsEndpoint?: {
+            /**
+             * The endpoint URL: https, or plain http only on loopback. No user:password@,
+             * query or fragment. Redirects are not followed.
+             *
+             * @visibility backend
+             */
+            url: string;
+            /**
+             * Headers sent with every call, e.g. an API key: names to values (printable
+             * ASCII on one line). `host`, `content-type`, `content-length`, `connection` and
+             * `transfer-encoding` are set by the plugin and refused here. Never logged or
+             * shown by the route check.
+             *
+             * @visibility secret
+             * @deepVisibility secret
+             */
+            headers?: { [name: string]: string };
+          };
           /**
            * Who may call the route. `require` (default): a Backstage user or service token.
            * `dangerously-allow-unauthenticated`: anyone who can reach the backend, logged as

@@ -37,6 +37,10 @@ export const proxySigV4Plugin = createBackendPlugin({
           );
         }
         httpRouter.use(proxy.router);
+        // In the background: the backend's start never waits on STS.
+        lifecycle.addStartupHook(() => {
+          void proxy.checkCredentials();
+        });
         lifecycle.addShutdownHook(() => proxy.close());
       },
     });

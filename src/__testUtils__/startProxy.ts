@@ -9,6 +9,7 @@ import {
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { JsonObject } from '@backstage/types';
+import { LoggerService, ServiceFactory } from '@backstage/backend-plugin-api';
 import { proxySigV4Plugin } from '../plugin';
 
 export const TEST_CREDENTIALS = {
@@ -24,9 +25,14 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts the plugin with these `proxysigv4` routes. The start-up credentials check is off
+ * unless the routes turn it on: it would call the real STS, and tests stay on loopback.
+ */
 export async function startProxy(
   proxysigv4: JsonObject,
   extraConfig: JsonObject = {},
+  options: { logger?: ServiceFactory<LoggerService, any, any> } = {},
 ): Promise<RunningProxy> {
   const backend = await startTestBackend({
     features: [
@@ -35,9 +41,10 @@ export async function startProxy(
         data: {
           aws: { mainAccount: TEST_CREDENTIALS },
           ...extraConfig,
-          proxysigv4,
+          proxysigv4: { checkCredentialsOnStart: false, ...proxysigv4 },
         },
       }),
+      ...(options.logger ? [options.logger] : []),
       mockServices.httpAuth.factory({
         defaultCredentials: mockCredentials.none(),
       }),

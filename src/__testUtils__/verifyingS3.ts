@@ -10,7 +10,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { AddressInfo } from 'node:net';
 import S3rver from 's3rver';
-import { verifySignature } from './verifyingUpstream';
+import { AcceptedCredentials, verifySignature } from './verifyingUpstream';
 
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
@@ -28,6 +28,23 @@ export interface VerifyingS3Options {
   port?: number;
   /** Objects to create before serving, keyed by `bucket/key`. */
   seed?: Record<string, string>;
+  /** More credentials to accept besides s3rver's own (those a local STS issues, say). */
+  accepted?: AcceptedCredentials;
+}
+
+/**
+ * s3rver knows only its own access key (it checks the key id, not V4 signatures): once the
+ * front has verified a request, it is passed on as signed by that key.
+ */
+function asS3rverCaller(headers: http.IncomingHttpHeaders): http.IncomingHttpHeaders {
+  const { 'x-amz-security-token': _token, ...rest } = headers;
+  return {
+    ...rest,
+    authorization: String(headers.authorization).replace(
+      /Credential=[^/]+\//,
+      `Credential=${S3RVER_CREDENTIALS.accessKeyId}/`,
+    ),
+  };
 }
 
 export async function startVerifyingS3(
@@ -67,17 +84,17 @@ export async function startVerifyingS3(
       const check = verifySignature(
         { method: req.method!, url: req.url!, headers: req.headers },
         body,
-        { [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS },
+        { ...options.accepted, [S3RVER_CREDENTIALS.accessKeyId]: S3RVER_CREDENTIALS },
       );
       if (check.error || check.service !== 's3') {
         state.rejected.push(`${req.method} ${req.url}: ${check.error ?? `signed for ${check.service}`}`);
         res.writeHead(403, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SignatureDoesNotMatch</Code></Error>');
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${check.code ?? 'SignatureDoesNotMatch'}</Code></Error>`);
         return;
       }
       state.accepted++;
       const inner = http.request(
-        { host: '127.0.0.1', port: s3Port, method: req.method, path: req.url, headers: req.headers },
+        { host: '127.0.0.1', port: s3Port, method: req.method, path: req.url, headers: asS3rverCaller(req.headers) },
         innerRes => {
           res.writeHead(innerRes.statusCode!, innerRes.headers);
           innerRes.pipe(res);

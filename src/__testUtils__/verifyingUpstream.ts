@@ -19,6 +19,8 @@ export interface ReceivedRequest {
   body: Buffer;
   /** Undefined when the signature was verified; otherwise why it was rejected. */
   signatureError?: string;
+  /** The AWS error code AWS would answer for the rejection (ExpiredToken, ...). */
+  errorCode?: string;
   service?: string;
   region?: string;
   signedHeaders?: string[];
@@ -35,21 +37,30 @@ export type UpstreamHandler = (
 const AUTH =
   /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 
+/** Credentials an upstream accepts, by access key id; `expiresAt` (ms) makes them temporary. */
+export type AcceptedCredentials = Record<
+  string,
+  { secretAccessKey: string; sessionToken?: string; expiresAt?: number }
+>;
+
 /** Recomputes the request's signature with aws4; returns undefined if it matches, else the reason. */
 export function verifySignature(
   req: { method: string; url: string; headers: http.IncomingHttpHeaders },
   body: Buffer,
-  secrets: Record<string, { secretAccessKey: string; sessionToken?: string }>,
-): { error?: string; service?: string; region?: string; signedHeaders?: string[] } {
+  secrets: AcceptedCredentials,
+): { error?: string; code?: string; service?: string; region?: string; signedHeaders?: string[] } {
   const auth = req.headers.authorization;
   const m = typeof auth === 'string' ? AUTH.exec(auth) : null;
   if (!m) {
     return { error: `malformed or missing Authorization: ${auth}` };
   }
   const [, accessKeyId, date, region, service, signedList, signature] = m;
-  const creds = secrets[accessKeyId];
+  const creds = Object.hasOwn(secrets, accessKeyId) ? secrets[accessKeyId] : undefined;
   if (!creds) {
-    return { error: `unknown access key ${accessKeyId}` };
+    return { error: `unknown access key ${accessKeyId}`, code: 'InvalidAccessKeyId' };
+  }
+  if (creds.expiresAt !== undefined && Date.now() >= creds.expiresAt) {
+    return { error: `the credentials ${accessKeyId} have expired`, code: 'ExpiredToken' };
   }
   const amzDate = req.headers['x-amz-date'];
   if (typeof amzDate !== 'string' || !amzDate.startsWith(date)) {
@@ -112,6 +123,7 @@ export function verifySignature(
   if (expected !== signature) {
     return {
       error: `SignatureDoesNotMatch; aws4's canonical request:\n${signer.canonicalString()}`,
+      code: 'SignatureDoesNotMatch',
       service,
       region,
       signedHeaders,
@@ -145,8 +157,21 @@ export const echoHandler: UpstreamHandler = (_req, res, received) => {
   );
 };
 
+/**
+ * A handler that answers a rejected request as S3 does (403 and an XML error with the
+ * code: ExpiredToken, InvalidAccessKeyId, SignatureDoesNotMatch), and echoes the others.
+ */
+export const awsErrorHandler: UpstreamHandler = (req, res, received) => {
+  if (received.signatureError) {
+    res.writeHead(403, { 'content-type': 'application/xml' });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${received.errorCode ?? 'AccessDenied'}</Code><Message>rejected</Message></Error>`);
+    return;
+  }
+  echoHandler(req, res, received);
+};
+
 export async function startVerifyingUpstream(
-  secrets: Record<string, { secretAccessKey: string; sessionToken?: string }>,
+  secrets: AcceptedCredentials,
 ): Promise<VerifyingUpstream> {
   const received: ReceivedRequest[] = [];
   const connections: number[] = [];
@@ -174,6 +199,7 @@ export async function startVerifyingUpstream(
         rawHeaderNames: names,
         body,
         signatureError: check.error,
+        errorCode: check.code,
         service: check.service,
         region: check.region,
         signedHeaders: check.signedHeaders,

@@ -82,6 +82,87 @@ describe('readProxyConfig', () => {
       readProxyConfig(new ConfigReader({ aws: { accountDefaults: { roleName: 'r' } }, proxysigv4 })).routes[0]
         .credentialSource,
     ).toEqual({ kind: 'account', accountId: '210987654321' });
+    // accountDefaults without a roleName would make the integration ask STS on a request.
+    expect(() =>
+      readProxyConfig(new ConfigReader({ aws: { accountDefaults: { region: 'eu-west-1' } }, proxysigv4 })),
+    ).toThrow(/aws.accountDefaults.roleName is not set/);
+    // The account that assumes a role is checked too.
+    expect(() =>
+      read({ '/r': { target: 'https://s3.amazonaws.com', accountId: '210987654321', roleArn: 'arn:aws:iam::123456789012:role/x' } }),
+    ).toThrow(/accountId: account 210987654321 is not in aws.accounts/);
+  });
+
+  it('reads a role: external id, session name, duration, STS region and endpoint, source account', () => {
+    const { routes, checkCredentialsOnStart } = read({
+      checkCredentialsOnStart: false,
+      '/billing': {
+        target: 'https://abc.execute-api.us-east-1.amazonaws.com/prod',
+        roleArn: 'arn:aws:iam::210987654321:role/backstage-billing-read',
+        externalId: 'ext-123',
+        roleSessionName: 'backstage-billing',
+        durationSeconds: 3600,
+        stsRegion: 'eu-central-1',
+        stsEndpoint: 'https://vpce-0a1b.sts.eu-central-1.vpce.amazonaws.com/',
+        accountId: '123456789012',
+      },
+      '/cn': {
+        target: 'https://abc.execute-api.cn-north-1.amazonaws.com.cn/prod',
+        roleArn: 'arn:aws-cn:iam::210987654321:role/path/reader',
+      },
+    });
+    expect(checkCredentialsOnStart).toBe(false);
+    expect(routes[0].credentialSource).toEqual({
+      kind: 'role',
+      roleArn: 'arn:aws:iam::210987654321:role/backstage-billing-read',
+      externalId: 'ext-123',
+      roleSessionName: 'backstage-billing',
+      durationSeconds: 3600,
+      sts: { region: 'eu-central-1', endpoint: 'https://vpce-0a1b.sts.eu-central-1.vpce.amazonaws.com' },
+      source: { kind: 'account', accountId: '123456789012' },
+    });
+    // Defaults: the session name, and the route's own region for STS.
+    expect(routes[1].credentialSource).toEqual({
+      kind: 'role',
+      roleArn: 'arn:aws-cn:iam::210987654321:role/path/reader',
+      externalId: undefined,
+      roleSessionName: 'backstage-proxy-sigv4',
+      durationSeconds: undefined,
+      sts: { region: 'cn-north-1', endpoint: undefined },
+      source: { kind: 'main' },
+    });
+    expect(read({ '/x': 'https://s3.amazonaws.com' }).checkCredentialsOnStart).toBe(true);
+  });
+
+  it('reads a credentials endpoint, with its headers, role and external id', () => {
+    const route = readRoute({
+      target: 'https://xyz.execute-api.eu-west-1.amazonaws.com/v1',
+      credentialsEndpoint: { url: 'https://sts-helper.internal/credentials', headers: { 'X-Api-Key': 'k' } },
+      roleArn: 'arn:aws:iam::111122223333:role/partner',
+      externalId: '7f1c-ext',
+    });
+    expect(route.credentialSource).toEqual({
+      kind: 'endpoint',
+      url: 'https://sts-helper.internal/credentials',
+      headers: { 'x-api-key': 'k' },
+      roleArn: 'arn:aws:iam::111122223333:role/partner',
+      externalId: '7f1c-ext',
+      region: 'eu-west-1',
+      service: 'execute-api',
+    });
+    // Plain http is for loopback only.
+    expect(
+      readRoute({ target: 'https://xyz.execute-api.eu-west-1.amazonaws.com', credentialsEndpoint: { url: 'http://127.0.0.1:8080/c' } })
+        .credentialSource,
+    ).toMatchObject({ kind: 'endpoint', url: 'http://127.0.0.1:8080/c', headers: {} });
+  });
+
+  it('never repeats a secret in an error', () => {
+    expect(() =>
+      readRoute({ target: 'https://s3.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', externalId: 'secret value!' }),
+    ).toThrow(/^(?!.*secret value).*externalId/);
+    expect(() =>
+      readRoute({ target: 'https://s3.amazonaws.com', credentialsEndpoint: { url: 'https://h.internal', headers: { 'x-key': 'top-secret\n' } } }),
+    ).toThrow(/^(?!.*top-secret).*headers\.x-key/);
   });
 
   it('loads Segment plugin configs unchanged', () => {
@@ -93,11 +174,23 @@ describe('readProxyConfig', () => {
         service: 'es',
         region: 'us-west-2',
       },
+      '/role': {
+        target: 'https://search-y.us-west-2.es.amazonaws.com',
+        roleArn: 'arn:aws:iam::123456789012:role/es-reader',
+        roleSessionName: 'tempAssumeRoleSession',
+      },
     });
     expect(routes.map(r => [r.route, r.service, r.credentialsPolicy])).toEqual([
       ['/short', 'execute-api', 'dangerously-allow-unauthenticated'],
       ['/long', 'es', 'dangerously-allow-unauthenticated'],
+      ['/role', 'es', 'dangerously-allow-unauthenticated'],
     ]);
+    expect(routes[2].credentialSource).toMatchObject({
+      kind: 'role',
+      roleArn: 'arn:aws:iam::123456789012:role/es-reader',
+      roleSessionName: 'tempAssumeRoleSession',
+      source: { kind: 'main' },
+    });
     // Explicitly false: every route requires credentials
     expect(
       read({ allowUnauthenticatedRequests: false, '/s': 'https://abc.execute-api.us-east-1.amazonaws.com' })
@@ -143,8 +236,34 @@ describe('readProxyConfig', () => {
     ['a string timeout', { '/r': { target: 'https://s3.amazonaws.com', timeout: '30s' } }, /\.timeout: must be a whole number/],
     ['unsignedPayload off S3', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', unsignedPayload: true } }, /\.unsignedPayload: is only accepted by S3/],
     ['a non-boolean unsignedPayload', { '/r': { target: 'https://s3.amazonaws.com', unsignedPayload: 'yes' } }, /\.unsignedPayload: must be true or false/],
-    ['roleArn before STS support', { '/r': { target: 'https://s3.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x' } }, /\.roleArn: needs the STS support/],
-    ['roleSessionName alone', { '/r': { target: 'https://s3.amazonaws.com', roleSessionName: 's' } }, /\.roleSessionName: is only used together with roleArn/],
+    ['roleSessionName alone', { '/r': { target: 'https://s3.amazonaws.com', roleSessionName: 'session' } }, /\.roleSessionName: is only used together with roleArn/],
+    ['durationSeconds alone', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', durationSeconds: 900 } }, /\.durationSeconds: is only used together with roleArn/],
+    ['externalId alone', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', externalId: 'abcdef' } }, /\.externalId: is only used together with roleArn/],
+    ['a user ARN as roleArn', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:user/x' } }, /\.roleArn: 'arn:aws:iam::123456789012:user\/x' is not an IAM role ARN/],
+    ['a role ARN with trailing text', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x extra' } }, /\.roleArn: .* is not an IAM role ARN/],
+    ['a role ARN with a short account', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::1234:role/x' } }, /\.roleArn: .* is not an IAM role ARN/],
+    ['a role ARN in no partition', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:gcp:iam::123456789012:role/x' } }, /\.roleArn: .* is not an IAM role ARN/],
+    ['a role ARN with a region', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam:us-east-1:123456789012:role/x' } }, /\.roleArn: .* is not an IAM role ARN/],
+    ['an external id with spaces', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', externalId: 'has spaces' } }, /\.externalId: must be 2 to 1224 characters/],
+    ['a session name too long', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', roleSessionName: 'x'.repeat(65) } }, /\.roleSessionName: must be 2 to 64 characters/],
+    ['a duration under 15 minutes', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', durationSeconds: 899 } }, /\.durationSeconds: must be a whole number from 900 to 43200/],
+    ['a duration over 12 hours', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', durationSeconds: 43201 } }, /\.durationSeconds: must be a whole number from 900 to 43200/],
+    ['a bad STS region', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', stsRegion: 'global' } }, /\.stsRegion: 'global' is not a valid AWS region/],
+    ['a plain-http STS endpoint off loopback', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', stsEndpoint: 'http://sts.example.com' } }, /\.stsEndpoint: must be an https URL \(plain http only on loopback/],
+    ['an STS endpoint with a path', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', stsEndpoint: 'https://sts.example.com/x' } }, /\.stsEndpoint: must be a scheme, host and port only/],
+    ['an STS endpoint with credentials', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', stsEndpoint: 'https://a:b@sts.example.com' } }, /\.stsEndpoint: must not contain credentials/],
+    ['a credentials endpoint that is a string', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: 'https://x.example' } }, /\.credentialsEndpoint: must be an object with url/],
+    ['a credentials endpoint without url', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: { headers: {} } } }, /\.credentialsEndpoint\.url: is required/],
+    ['a plain-http credentials endpoint off loopback', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: { url: 'http://helper.internal/c' } } }, /\.credentialsEndpoint\.url: must be an https URL/],
+    ['a credentials endpoint with a query', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: { url: 'https://helper.internal/c?key=1' } } }, /\.credentialsEndpoint\.url: must not contain a query string/],
+    ['an unknown credentials endpoint field', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: { url: 'https://h.internal', method: 'GET' } } }, /\.credentialsEndpoint\.method: unknown field/],
+    ['a credentials endpoint header the plugin sets', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: { url: 'https://h.internal', headers: { Host: 'x' } } } }, /\.credentialsEndpoint\.headers: 'Host' is set by the plugin/],
+    ['a credentials endpoint header with a line break', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentialsEndpoint: { url: 'https://h.internal', headers: { 'x-key': 'a\r\nb' } } } }, /\.credentialsEndpoint\.headers\.x-key: must be a string of printable ASCII/],
+    ['a credentials endpoint with accountId', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', accountId: '123456789012', credentialsEndpoint: { url: 'https://h.internal' } } }, /\.accountId: is not used with credentialsEndpoint/],
+    ['a credentials endpoint with durationSeconds', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/x', durationSeconds: 900, credentialsEndpoint: { url: 'https://h.internal' } } }, /\.durationSeconds: is not used with credentialsEndpoint/],
+    ['the reserved route check path', { '/_routes': 'https://s3.amazonaws.com' }, /proxysigv4\['\/_routes'\]: \/_routes is reserved for the plugin's route check/],
+    ['a route under the reserved path', { '/_routes/x': 'https://s3.amazonaws.com' }, /\/_routes is reserved/],
+    ['a non-boolean start check switch', { checkCredentialsOnStart: 'no' }, /checkCredentialsOnStart must be true or false/],
     ['a route that is neither URL nor object', { '/r': 42 }, /proxysigv4\['\/r'\]: must be a target URL/],
     ['a key without a slash', { reports: 'https://s3.amazonaws.com' }, /proxysigv4\.reports: unknown setting; route keys must begin with '\/'/],
     ['a route key with a dot segment', { '/a/../b': 'https://s3.amazonaws.com' }, /route keys are plain paths/],

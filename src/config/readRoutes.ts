@@ -5,11 +5,15 @@ import { canonicalPath } from '../endpoint/canonical';
 import { isNeverForwardedRequestHeader } from '../forwarding/requestHeaders';
 import { isNeverForwardedResponseHeader } from '../forwarding/responseHeaders';
 import {
+  BaseCredentialSource,
   CredentialSourceConfig,
   CredentialsPolicy,
   DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_ROLE_SESSION_NAME,
   DEFAULT_TIMEOUT_MS,
+  ROUTE_CHECK_PATH,
   RouteConfig,
+  StsTarget,
 } from './types';
 
 /** A configuration problem; the message names the route and the field. */
@@ -17,7 +21,10 @@ export class ProxyConfigError extends Error {
   name = 'ProxyConfigError';
 }
 
-const TOP_LEVEL_KEYS = new Set(['allowUnauthenticatedRequests']);
+const TOP_LEVEL_KEYS = new Set([
+  'allowUnauthenticatedRequests',
+  'checkCredentialsOnStart',
+]);
 
 const ROUTE_FIELDS = new Set([
   'target',
@@ -26,6 +33,11 @@ const ROUTE_FIELDS = new Set([
   'accountId',
   'roleArn',
   'roleSessionName',
+  'externalId',
+  'durationSeconds',
+  'stsRegion',
+  'stsEndpoint',
+  'credentialsEndpoint',
   'credentials',
   'allowedMethods',
   'allowedHeaders',
@@ -50,10 +62,19 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const SERVICE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const REGION_NAME = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 const ACCOUNT_ID = /^\d{12}$/;
+/** An IAM role ARN in any partition, with an optional path. */
+const ROLE_ARN =
+  /^arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** STS's own rules for these AssumeRole parameters. */
+const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
+const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+const CREDENTIALS_ENDPOINT_FIELDS = new Set(['url', 'headers']);
 
 /** The validated `proxysigv4` section. */
 export interface ProxySigV4Config {
   routes: RouteConfig[];
+  /** Check each route's credentials in the background at start, and log the result. */
+  checkCredentialsOnStart: boolean;
 }
 
 /**
@@ -64,7 +85,7 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
   // Route keys contain '/', which Config's getters refuse: read the section as plain JSON.
   const section = rootConfig.getOptional('proxysigv4');
   if (section === undefined) {
-    return { routes: [] };
+    return { routes: [], checkCredentialsOnStart: true };
   }
   if (!isObject(section)) {
     throw new ProxyConfigError('proxysigv4 must be a map of routes');
@@ -79,6 +100,16 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
     }
     allowUnauthenticated = value;
   }
+  let checkCredentialsOnStart = true;
+  if ('checkCredentialsOnStart' in section) {
+    const value = section.checkCredentialsOnStart;
+    if (typeof value !== 'boolean') {
+      throw new ProxyConfigError(
+        'proxysigv4.checkCredentialsOnStart must be true or false',
+      );
+    }
+    checkCredentialsOnStart = value;
+  }
 
   // integration-aws-node resolves an account it does not know by asking STS who the main
   // account is; refuse that at start instead of calling STS on a request.
@@ -87,7 +118,8 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
       a.getString('accountId'),
     ),
   );
-  const hasAccountDefaults = rootConfig.has('aws.accountDefaults');
+  // Only accountDefaults.roleName makes the integration resolve an unlisted account itself.
+  const hasAccountDefaults = rootConfig.has('aws.accountDefaults.roleName');
 
   const routes: RouteConfig[] = [];
   const seen = new Map<string, string>();
@@ -101,14 +133,18 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
       );
     }
     const route = readRoute(section, key, allowUnauthenticated);
-    const source = route.credentialSource;
+    const credentialSource = route.credentialSource;
+    const source =
+      credentialSource.kind === 'role'
+        ? credentialSource.source
+        : credentialSource;
     if (
       source.kind === 'account' &&
       !knownAccounts.has(source.accountId) &&
       !hasAccountDefaults
     ) {
       throw new ProxyConfigError(
-        `proxysigv4['${key}'].accountId: account ${source.accountId} is not in aws.accounts, and aws.accountDefaults is not set`,
+        `proxysigv4['${key}'].accountId: account ${source.accountId} is not in aws.accounts, and aws.accountDefaults.roleName is not set`,
       );
     }
     const earlier = seen.get(route.route);
@@ -120,7 +156,7 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
     seen.set(route.route, key);
     routes.push(route);
   }
-  return { routes };
+  return { routes, checkCredentialsOnStart };
 }
 
 function isObject(value: unknown): value is JsonObject {
@@ -162,6 +198,9 @@ function readRoute(
   const routePath = key.length > 1 ? key.replace(/\/+$/, '') : '';
   if (/[?#%\s\\]/.test(key) || routePath.split('/').slice(1).some(s => s === '' || s === '.' || s === '..')) {
     fail(undefined, 'route keys are plain paths such as /reports, without query, encoding, empty or dot segments');
+  }
+  if (routePath === ROUTE_CHECK_PATH || routePath.startsWith(`${ROUTE_CHECK_PATH}/`)) {
+    fail(undefined, `${ROUTE_CHECK_PATH} is reserved for the plugin's route check; choose another route key`);
   }
 
   const str = (field: string): string | undefined => {
@@ -243,16 +282,67 @@ function readRoute(
     fail('accountId', 'must be a 12-digit AWS account id (quote it in YAML)');
   }
   const roleArn = str('roleArn');
+  if (roleArn !== undefined && !ROLE_ARN.test(roleArn)) {
+    fail('roleArn', `'${roleArn}' is not an IAM role ARN (arn:<partition>:iam::<12-digit account>:role/<name>)`);
+  }
+  const externalId = str('externalId');
+  if (externalId !== undefined) {
+    if (roleArn === undefined) fail('externalId', 'is only used together with roleArn');
+    // Never echo it: the external id is a secret.
+    if (!EXTERNAL_ID.test(externalId)) fail('externalId', 'must be 2 to 1224 characters of letters, digits and +=,.@:/-');
+  }
   const roleSessionName = str('roleSessionName');
-  if (roleSessionName !== undefined && roleArn === undefined) {
-    fail('roleSessionName', 'is only used together with roleArn');
+  if (roleSessionName !== undefined && !ROLE_SESSION_NAME.test(roleSessionName)) {
+    fail('roleSessionName', 'must be 2 to 64 characters of letters, digits and +=,.@-');
   }
-  if (roleArn !== undefined) {
-    fail('roleArn', 'needs the STS support, which this version does not have yet; use accountId with aws.accounts in the meantime');
+  const durationSeconds = num('durationSeconds', 900, 43200);
+  const stsRegion = str('stsRegion');
+  if (stsRegion !== undefined && !REGION_NAME.test(stsRegion)) {
+    fail('stsRegion', `'${stsRegion}' is not a valid AWS region`);
   }
-  const credentialSource: CredentialSourceConfig = accountId
+  const stsEndpoint = str('stsEndpoint');
+  if (stsEndpoint !== undefined) {
+    endpointUrl('stsEndpoint', stsEndpoint, fail, true);
+  }
+  const sts: StsTarget = {
+    region: stsRegion ?? region!,
+    endpoint: stsEndpoint?.replace(/\/+$/, ''),
+  };
+  const base: BaseCredentialSource = accountId
     ? { kind: 'account', accountId }
     : { kind: 'main' };
+
+  let credentialSource: CredentialSourceConfig = base;
+  const endpointConfig = fields?.credentialsEndpoint;
+  if (endpointConfig !== undefined) {
+    for (const unused of ['accountId', 'roleSessionName', 'durationSeconds']) {
+      if (fields?.[unused] !== undefined) {
+        fail(unused, 'is not used with credentialsEndpoint, which gets the credentials itself');
+      }
+    }
+    credentialSource = {
+      kind: 'endpoint',
+      ...readCredentialsEndpoint(endpointConfig, fail),
+      roleArn,
+      externalId,
+      region: region!,
+      service: service!,
+    };
+  } else if (roleArn !== undefined) {
+    credentialSource = {
+      kind: 'role',
+      roleArn,
+      externalId,
+      roleSessionName: roleSessionName ?? DEFAULT_ROLE_SESSION_NAME,
+      durationSeconds,
+      sts,
+      source: base,
+    };
+  } else {
+    for (const unused of ['roleSessionName', 'durationSeconds']) {
+      if (fields?.[unused] !== undefined) fail(unused, 'is only used together with roleArn');
+    }
+  }
 
   let credentialsPolicy: CredentialsPolicy = allowUnauthenticatedRequests
     ? 'dangerously-allow-unauthenticated'
@@ -320,6 +410,7 @@ function readRoute(
     region: region!,
     s3,
     credentialSource,
+    sts,
     credentialsPolicy,
     allowedMethods,
     allowedHeaders,
@@ -328,4 +419,77 @@ function readRoute(
     unsignedPayload,
     timeout,
   };
+}
+
+type Fail = (field: string | undefined, message: string) => never;
+
+function isLoopback(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+/**
+ * Checks the URL of an endpoint that credentials pass through: https, or plain http only on
+ * loopback; no user:password@, query or fragment; `originOnly` refuses a path too.
+ */
+function endpointUrl(field: string, text: string, fail: Fail, originOnly: boolean): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(field, `'${text}' is not a valid URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
+    fail(field, 'must be an https URL (plain http only on loopback: localhost, 127.0.0.0/8, [::1])');
+  }
+  if (url.username || url.password) {
+    fail(field, 'must not contain credentials (user:password@); put them in headers');
+  }
+  if (url.search || url.hash || text.includes('?') || text.includes('#')) {
+    fail(field, 'must not contain a query string or fragment');
+  }
+  if (originOnly && url.pathname !== '/') {
+    fail(field, 'must be a scheme, host and port only, without a path');
+  }
+  return url;
+}
+
+/** Reads `credentialsEndpoint: { url, headers }`. Header values are secrets: never echoed. */
+function readCredentialsEndpoint(value: unknown, fail: Fail) {
+  const field = 'credentialsEndpoint';
+  if (!isObject(value)) {
+    return fail(field, 'must be an object with url and, optionally, headers');
+  }
+  for (const key of Object.keys(value)) {
+    if (!CREDENTIALS_ENDPOINT_FIELDS.has(key)) {
+      fail(`${field}.${key}`, 'unknown field; known fields are url, headers');
+    }
+  }
+  if (typeof value.url !== 'string' || value.url.trim() === '') {
+    fail(`${field}.url`, 'is required and must be a URL string');
+  }
+  const url = endpointUrl(`${field}.url`, (value.url as string).trim(), fail, false);
+  const headers: Record<string, string> = {};
+  if (value.headers !== undefined) {
+    if (!isObject(value.headers)) {
+      fail(`${field}.headers`, 'must be a map of header names to values');
+    }
+    for (const [name, headerValue] of Object.entries(value.headers as JsonObject)) {
+      const lower = name.toLowerCase();
+      if (!HEADER_NAME.test(lower)) {
+        fail(`${field}.headers`, `'${name}' is not a valid header name`);
+      }
+      if (['host', 'content-type', 'content-length', 'connection', 'transfer-encoding'].includes(lower)) {
+        fail(`${field}.headers`, `'${name}' is set by the plugin`);
+      }
+      if (typeof headerValue !== 'string' || /[\r\n\0]/.test(headerValue) || !/^[\x20-\x7e\t]*$/.test(headerValue)) {
+        fail(`${field}.headers.${name}`, 'must be a string of printable ASCII on one line');
+      }
+      headers[lower] = headerValue as string;
+    }
+  }
+  return { url: url.href, headers };
 }

@@ -1,16 +1,43 @@
 /** How a route treats callers without Backstage credentials. */
 export type CredentialsPolicy = 'require' | 'dangerously-allow-unauthenticated';
 
-/** Where a route's AWS credentials come from. The seam that STS support plugs into. */
-export type CredentialSourceConfig =
+/** Credentials that the plugin gets without STS: the main account's, or an `aws.accounts` entry's. */
+export type BaseCredentialSource =
   | { kind: 'main' }
-  | { kind: 'account'; accountId: string }
+  | { kind: 'account'; accountId: string };
+
+/** The STS endpoint a route uses for AssumeRole and for its identity check. */
+export interface StsTarget {
+  /** Region of the regional STS endpoint (default: the route's region). */
+  region: string;
+  /** An explicit endpoint URL (VPC endpoint, FIPS, tests), or undefined for the regional one. */
+  endpoint?: string;
+}
+
+/** Where a route's AWS credentials come from. */
+export type CredentialSourceConfig =
+  | BaseCredentialSource
   | {
       kind: 'role';
       roleArn: string;
-      roleSessionName?: string;
+      externalId?: string;
+      roleSessionName: string;
+      durationSeconds?: number;
+      sts: StsTarget;
       /** The credentials that assume the role: the main account or `accountId`'s. */
-      source: { kind: 'main' } | { kind: 'account'; accountId: string };
+      source: BaseCredentialSource;
+    }
+  | {
+      kind: 'endpoint';
+      /** The self-hosted credentials endpoint (https, or http on loopback). */
+      url: string;
+      /** Headers sent with every call, e.g. an API key. Secret. */
+      headers: Record<string, string>;
+      roleArn?: string;
+      externalId?: string;
+      /** The route's region and service, sent in the request body. */
+      region: string;
+      service: string;
     };
 
 /** One proxy route, validated and normalised at start. */
@@ -32,6 +59,8 @@ export interface RouteConfig {
   /** S3 path and payload rules apply (service `s3` or `s3-object-lambda`). */
   s3: boolean;
   credentialSource: CredentialSourceConfig;
+  /** The STS endpoint for this route's identity check (and AssumeRole). */
+  sts: StsTarget;
   credentialsPolicy: CredentialsPolicy;
   /** Upper-case methods the route accepts (default: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS). */
   allowedMethods: ReadonlySet<string>;
@@ -46,3 +75,12 @@ export interface RouteConfig {
 
 export const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** The session name used for AssumeRole when a route sets none. */
+export const DEFAULT_ROLE_SESSION_NAME = 'backstage-proxy-sigv4';
+
+/**
+ * The plugin's reserved path, answered before any route: the route check. No route may be
+ * configured at or under it.
+ */
+export const ROUTE_CHECK_PATH = '/_routes';

@@ -1,5 +1,11 @@
 import { AwsCredentialsManager } from '@backstage/integration-aws-node';
-import { CredentialsResolver, describeAwsError } from './CredentialsResolver';
+import {
+  credentialSourceKey,
+  CredentialsResolver,
+  describeAwsError,
+  describeCredentialSource,
+} from './CredentialsResolver';
+import { CredentialSourceConfig } from '../config/types';
 
 function countingManager(fail?: Error) {
   const calls = { manager: [] as unknown[], provider: 0 };
@@ -27,9 +33,9 @@ describe('CredentialsResolver', () => {
   it('asks for the main account or the route account, once per source, however many requests', async () => {
     const { manager, calls } = countingManager();
     const resolver = new CredentialsResolver(manager);
-    const main = resolver.forSource({ kind: 'main' });
-    const account = resolver.forSource({ kind: 'account', accountId: '123456789012' });
-    expect(resolver.forSource({ kind: 'main' })).toBe(main);
+    const main = resolver.forSource({ kind: 'main' }).get;
+    const account = resolver.forSource({ kind: 'account', accountId: '123456789012' }).get;
+    expect(resolver.forSource({ kind: 'main' }).get).toBe(main);
 
     const results = await Promise.all([
       ...Array.from({ length: 50 }, () => main()),
@@ -40,6 +46,7 @@ describe('CredentialsResolver', () => {
     for (let i = 0; i < 20; i++) await main();
     expect(calls.manager).toEqual([{}, { accountId: '123456789012' }]);
     expect(calls.provider).toBe(2);
+    resolver.close();
   });
 
   it('turns a provider failure into a 503 that says why, and tries again on the next call', async () => {
@@ -47,7 +54,9 @@ describe('CredentialsResolver', () => {
       name: 'InvalidClientTokenId',
     });
     const { manager, calls } = countingManager(failure);
-    const get = new CredentialsResolver(manager).forSource({ kind: 'account', accountId: '123456789012' });
+    // No backoff: the second call tries again at once.
+    const resolver = new CredentialsResolver(manager, { cache: { retryDelayMs: 0 } });
+    const get = resolver.forSource({ kind: 'account', accountId: '123456789012' }).get;
     await expect(get()).rejects.toMatchObject({
       name: 'ServiceUnavailableError',
       message:
@@ -55,6 +64,7 @@ describe('CredentialsResolver', () => {
     });
     await expect(get()).rejects.toThrow();
     expect(calls.provider).toBe(2);
+    resolver.close();
   });
 
   it('describes AWS errors by code and message only', () => {
@@ -63,5 +73,46 @@ describe('CredentialsResolver', () => {
       $response: { headers: { authorization: 'AWS4-HMAC-SHA256 secret' } },
     });
     expect(describeAwsError(error)).toBe('AccessDenied: denied');
+  });
+
+  it('keys role sources by everything that makes their credentials differ, and names them without secrets', () => {
+    const role: CredentialSourceConfig = {
+      kind: 'role',
+      roleArn: 'arn:aws:iam::123456789012:role/r',
+      externalId: 'the-external-id',
+      roleSessionName: 's',
+      durationSeconds: 900,
+      sts: { region: 'eu-west-1' },
+      source: { kind: 'main' },
+    };
+    const variants: CredentialSourceConfig[] = [
+      role,
+      { ...role, roleArn: 'arn:aws:iam::123456789012:role/other' },
+      { ...role, externalId: undefined },
+      { ...role, roleSessionName: 't' },
+      { ...role, durationSeconds: 3600 },
+      { ...role, sts: { region: 'us-east-1' } },
+      { ...role, sts: { region: 'eu-west-1', endpoint: 'https://vpce.example' } },
+      { ...role, source: { kind: 'account', accountId: '123456789012' } },
+    ];
+    expect(new Set(variants.map(credentialSourceKey)).size).toBe(variants.length);
+    expect(credentialSourceKey({ ...role })).toBe(credentialSourceKey(role));
+    expect(describeCredentialSource(role)).toBe(
+      'role arn:aws:iam::123456789012:role/r (assumed with the main AWS account)',
+    );
+    const endpoint: CredentialSourceConfig = {
+      kind: 'endpoint',
+      url: 'https://helper.internal/credentials',
+      headers: { 'x-api-key': 'the-api-key' },
+      externalId: 'the-external-id',
+      region: 'eu-west-1',
+      service: 'execute-api',
+    };
+    expect(describeCredentialSource(endpoint)).toBe(
+      'credentials endpoint https://helper.internal/credentials',
+    );
+    expect(credentialSourceKey({ ...endpoint, headers: { 'x-api-key': 'other' } })).not.toBe(
+      credentialSourceKey(endpoint),
+    );
   });
 });

@@ -1,17 +1,36 @@
-import { ServiceUnavailableError } from '@backstage/errors';
+import { LoggerService } from '@backstage/backend-plugin-api';
 import {
   AwsCredentialsManager,
   DefaultAwsCredentialsManager,
 } from '@backstage/integration-aws-node';
 import { Config } from '@backstage/config';
 import { AwsCredentialIdentity } from '@smithy/types';
-import { CredentialSourceConfig } from '../config/types';
-import { cachedCredentials, CredentialsFetcher } from './cachedCredentials';
+import { STSClient } from '@aws-sdk/client-sts';
+import {
+  BaseCredentialSource,
+  CredentialSourceConfig,
+  StsTarget,
+} from '../config/types';
+import {
+  CredentialsCache,
+  CredentialsCacheOptions,
+  CredentialsFetcher,
+} from './cachedCredentials';
+import { credentialsEndpointFetcher } from './credentialsEndpoint';
+import {
+  awsErrorCode,
+  CredentialsUnavailableError,
+  describeAwsError,
+} from './errors';
+import { assumeRoleFetcher, callerIdentity, createStsClient } from './sts';
 
-/** AWS credentials cannot be had right now; becomes a 503 whose message says why. */
-export class CredentialsUnavailableError extends ServiceUnavailableError {}
+export { CredentialsUnavailableError, describeAwsError } from './errors';
 
-/** A stable key per credential source, so that routes using the same source share one cache. */
+/**
+ * A stable key per distinct credential source, so that routes using the same source share
+ * one cache: (source, role, external id, session name, duration, STS endpoint) for roles.
+ * It holds secrets (external id, endpoint headers): never log it.
+ */
 export function credentialSourceKey(source: CredentialSourceConfig): string {
   switch (source.kind) {
     case 'main':
@@ -19,73 +38,178 @@ export function credentialSourceKey(source: CredentialSourceConfig): string {
     case 'account':
       return `account:${source.accountId}`;
     case 'role':
-      return `role:${credentialSourceKey(source.source)}:${source.roleArn}:${source.roleSessionName ?? ''}`;
+      return `role:${JSON.stringify([
+        credentialSourceKey(source.source),
+        source.roleArn,
+        source.externalId ?? null,
+        source.roleSessionName,
+        source.durationSeconds ?? null,
+        source.sts.endpoint ?? `region:${source.sts.region}`,
+      ])}`;
+    case 'endpoint':
+      return `endpoint:${JSON.stringify([
+        source.url,
+        Object.entries(source.headers).sort(),
+        source.roleArn ?? null,
+        source.externalId ?? null,
+        source.region,
+        source.service,
+      ])}`;
     default:
       throw new Error('unknown credential source');
   }
 }
 
-/** Describes an AWS SDK error by code and message, never by anything that could hold a secret. */
-export function describeAwsError(error: unknown): string {
-  const e = error as { name?: string; Code?: string; code?: string; message?: string };
-  const code = e?.Code ?? e?.code ?? e?.name ?? 'Error';
-  const message = String(e?.message ?? error).slice(0, 300);
-  return `${code}: ${message}`;
+/** Names a credential source in logs and errors, without secrets. */
+export function describeCredentialSource(source: CredentialSourceConfig): string {
+  switch (source.kind) {
+    case 'main':
+      return 'the main AWS account';
+    case 'account':
+      return `account ${source.accountId}`;
+    case 'role':
+      return `role ${source.roleArn} (assumed with ${describeCredentialSource(source.source)})`;
+    case 'endpoint':
+      return `credentials endpoint ${source.url}${source.roleArn ? ` (role ${source.roleArn})` : ''}`;
+    default:
+      throw new Error('unknown credential source');
+  }
+}
+
+/** The outcome of sts:GetCallerIdentity with a route's credentials. */
+export type IdentityCheck =
+  | { ok: true; arn: string; account: string }
+  | { ok: false; code: string; message: string };
+
+const messageOf = (error: unknown) =>
+  String((error as Error)?.message ?? error).slice(0, 500);
+
+interface Entry {
+  cache: CredentialsCache;
+  /** The STS client of an AssumeRole source, destroyed on close. */
+  client?: STSClient;
+}
+
+/** Options for {@link CredentialsResolver}. */
+export interface CredentialsResolverOptions {
+  logger?: LoggerService;
+  /** Cache tuning (retry delays), for tests. */
+  cache?: Pick<CredentialsCacheOptions, 'retryDelayMs' | 'maxRetryDelayMs'>;
 }
 
 /**
- * Resolves a route's credential source to a cached credentials function. This is the seam
- * the STS layer plugs into: `role` sources will wrap the source's credentials in an
- * AssumeRole provider here, sharing the same cache per distinct source.
+ * Resolves a route's credential source to a shared {@link CredentialsCache}: the
+ * integration-aws-node main account or an `aws.accounts` entry, an assumed role (AssumeRole
+ * with those as source credentials), or a self-hosted credentials endpoint. Nothing is
+ * fetched until first use.
  */
 export class CredentialsResolver {
-  private readonly bySource = new Map<
-    string,
-    CredentialsFetcher & { invalidate(): void }
-  >();
+  private readonly entries = new Map<string, Entry>();
+  private closed = false;
 
-  static fromConfig(config: Config): CredentialsResolver {
+  static fromConfig(
+    config: Config,
+    options: CredentialsResolverOptions = {},
+  ): CredentialsResolver {
     return new CredentialsResolver(
       DefaultAwsCredentialsManager.fromConfig(config),
+      options,
     );
   }
 
-  constructor(private readonly manager: AwsCredentialsManager) {}
+  constructor(
+    private readonly manager: AwsCredentialsManager,
+    private readonly options: CredentialsResolverOptions = {},
+  ) {}
 
-  /** The cached credentials function for a source; one per distinct source. */
-  forSource(source: CredentialSourceConfig) {
-    const key = credentialSourceKey(source);
-    let fetcher = this.bySource.get(key);
-    if (!fetcher) {
-      fetcher = cachedCredentials(this.fetcher(source));
-      this.bySource.set(key, fetcher);
-    }
-    return fetcher;
+  /** The credentials cache for a source; one per distinct source. */
+  forSource(source: CredentialSourceConfig): CredentialsCache {
+    return this.entry(source).cache;
   }
 
-  private fetcher(source: CredentialSourceConfig): CredentialsFetcher {
-    if (source.kind === 'role') {
-      throw new Error('AssumeRole sources need the STS support');
+  /**
+   * sts:GetCallerIdentity with the source's credentials, through the route's STS endpoint:
+   * who the route signs as, or why it cannot sign. Never throws.
+   */
+  async checkIdentity(
+    source: CredentialSourceConfig,
+    sts: StsTarget,
+  ): Promise<IdentityCheck> {
+    const cache = this.forSource(source);
+    let credentials: AwsCredentialIdentity;
+    try {
+      credentials = await cache.peek();
+    } catch (error) {
+      return { ok: false, code: awsErrorCode(error) ?? 'Error', message: messageOf(error) };
     }
+    const client = createStsClient(sts, async () => credentials);
+    try {
+      return { ok: true, ...(await callerIdentity(client)) };
+    } catch (error) {
+      return { ok: false, code: awsErrorCode(error) ?? 'Error', message: messageOf(error) };
+    } finally {
+      client.destroy();
+    }
+  }
+
+  /** Stops refresh timers and closes STS connections (backend shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const entry of this.entries.values()) {
+      entry.cache.close();
+      entry.client?.destroy();
+    }
+  }
+
+  private entry(source: CredentialSourceConfig): Entry {
+    const key = credentialSourceKey(source);
+    let entry = this.entries.get(key);
+    if (!entry) {
+      let client: STSClient | undefined;
+      let fetcher: CredentialsFetcher;
+      if (source.kind === 'role') {
+        client = createStsClient(source.sts, this.forSource(source.source).get);
+        fetcher = assumeRoleFetcher(client, source);
+      } else if (source.kind === 'endpoint') {
+        fetcher = credentialsEndpointFetcher(source);
+      } else {
+        fetcher = this.integrationFetcher(source);
+      }
+      const cache = new CredentialsCache(fetcher, {
+        ...this.options.cache,
+        label: describeCredentialSource(source),
+        logger: this.options.logger,
+      });
+      if (this.closed) cache.close();
+      entry = { cache, client };
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** The main account's or an `aws.accounts` entry's credentials, from integration-aws-node. */
+  private integrationFetcher(source: BaseCredentialSource): CredentialsFetcher {
     const accountId = source.kind === 'account' ? source.accountId : undefined;
-    const label = accountId ? `account ${accountId}` : 'the main AWS account';
-    // The integration's provider is not memoised; the cache above makes sure it is
-    // called only when the cached credentials are missing or about to expire.
-    let provider: Promise<() => Promise<AwsCredentialIdentity>> | undefined;
-    return async () => {
+    // The integration's provider is not memoised; the cache in front makes sure it is
+    // called only when the cached credentials are missing or due for a refresh.
+    // Its providers take the SDK's `{ forceRefresh }` (the default chain honours it), though
+    // integration-aws-node's type does not say so.
+    let provider: Promise<CredentialsFetcher> | undefined;
+    return async options => {
       try {
         if (!provider) {
           provider = this.manager
             .getCredentialProvider(accountId ? { accountId } : {})
-            .then(p => p.sdkCredentialProvider);
+            .then(p => p.sdkCredentialProvider as CredentialsFetcher);
           provider.catch(() => {
             provider = undefined;
           });
         }
-        return await (await provider)();
+        return await (await provider)({ forceRefresh: options?.forceRefresh });
       } catch (error) {
         throw new CredentialsUnavailableError(
-          `Could not get AWS credentials for ${label}: ${describeAwsError(error)}`,
+          `Could not get AWS credentials for ${describeCredentialSource(source)}: ${describeAwsError(error)}`,
+          error,
         );
       }
     };

@@ -1,73 +1,243 @@
+import { LoggerService } from '@backstage/backend-plugin-api';
 import { AwsCredentialIdentity } from '@smithy/types';
 
 /**
- * Credentials are refreshed this long before they expire, so none is used in its last
- * minutes; for short-lived credentials, a third of their lifetime instead.
+ * Credentials are not used in their last 5 minutes (or, for short-lived ones, the last third
+ * of their lifetime): that is the margin. They are refreshed, in the background, one more
+ * margin before that.
  */
 export const EXPIRY_MARGIN_MS = 5 * 60 * 1000;
 
-/** A function that returns credentials, as AWS SDK v3 credential providers do. */
-export type CredentialsFetcher = () => Promise<AwsCredentialIdentity>;
+/**
+ * A function that returns credentials, as AWS SDK v3 credential providers do.
+ * `forceRefresh` asks a provider with a cache of its own (the SDK's default chain) to
+ * bypass it: the cached credentials were rejected.
+ */
+export type CredentialsFetcher = (options?: {
+  forceRefresh?: boolean;
+}) => Promise<AwsCredentialIdentity>;
+
+/** Tuning of {@link CredentialsCache}; the defaults suit production. */
+export interface CredentialsCacheOptions {
+  /** Names the credentials in logs (never a secret), e.g. `role arn:aws:iam::…`. */
+  label: string;
+  logger?: LoggerService;
+  /** Delay before the first retry after a failed fetch; it doubles per failure. Default 1 s. */
+  retryDelayMs?: number;
+  /** The longest delay between retries. Default 10 s. */
+  maxRetryDelayMs?: number;
+}
 
 /**
- * Wraps a credentials provider in a cache: credentials are fetched once and reused until
- * they come within {@link EXPIRY_MARGIN_MS} (or a third of their lifetime, if shorter) of
- * their expiration; long-term keys never expire.
- * Concurrent callers on a cold or stale cache share one fetch. If a refresh fails while the
- * cached credentials are still valid, those are served; otherwise the error is thrown and
- * the next call tries again.
+ * A cache of one set of AWS credentials, shared by every route that uses them.
+ *
+ * - Single flight: concurrent callers on a cold cache share one fetch.
+ * - Temporary credentials are served until `expiration - margin` and refreshed in the
+ *   background from `expiration - 2 × margin`, by a timer (if they were used since they
+ *   were fetched) or by the first request past that point; so a request waits for a fetch
+ *   only on first use, after an idle spell, or when no usable credentials are left.
+ * - A failed refresh keeps serving the current credentials while they are usable and
+ *   retries with exponential backoff. Without usable credentials, requests fail at once
+ *   with the last error until the backoff delay has passed, then the next one tries again.
+ *   A failure is logged once when it starts and once when it ends, not per request.
+ * - Long-term credentials (no expiration) are fetched once.
+ * - Timers are unref'd and stopped by {@link CredentialsCache.close}.
  */
-export function cachedCredentials(
-  fetch: CredentialsFetcher,
-  now: () => number = Date.now,
-): CredentialsFetcher & { invalidate(): void } {
-  let cached: AwsCredentialIdentity | undefined;
-  let margin = EXPIRY_MARGIN_MS;
-  let inFlight: Promise<AwsCredentialIdentity> | undefined;
+export class CredentialsCache {
+  private cached: AwsCredentialIdentity | undefined;
+  private usableUntil = 0;
+  private refreshAt = 0;
+  private inFlight: Promise<AwsCredentialIdentity> | undefined;
+  private failures = 0;
+  private lastError: unknown;
+  private retryAt = 0;
+  private used = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
+  private closed = false;
+  /** The next fetch follows rejected credentials. */
+  private forceNext = false;
+  private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
 
-  const fresh = (c: AwsCredentialIdentity | undefined) =>
-    c !== undefined &&
-    (c.expiration === undefined ||
-      c.expiration.getTime() - now() > margin);
-  const valid = (c: AwsCredentialIdentity | undefined) =>
-    c !== undefined &&
-    (c.expiration === undefined || c.expiration.getTime() > now());
+  constructor(
+    private readonly fetch: CredentialsFetcher,
+    private readonly options: CredentialsCacheOptions,
+  ) {
+    this.retryDelayMs = options.retryDelayMs ?? 1000;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;
+  }
 
-  const refresh = () => {
-    if (!inFlight) {
-      inFlight = fetch()
-        .then(credentials => {
-          cached = credentials;
-          const lifetime = credentials.expiration
-            ? credentials.expiration.getTime() - now()
-            : Infinity;
-          margin = Math.min(EXPIRY_MARGIN_MS, Math.max(0, lifetime / 3));
-          return credentials;
-        })
-        .finally(() => {
-          inFlight = undefined;
-        });
-    }
-    return inFlight;
-  };
+  /** Usable credentials for a request: cached, or fetched now when there are none. */
+  readonly get = (): Promise<AwsCredentialIdentity> => this.obtain(true);
 
-  const get = async () => {
-    if (fresh(cached)) {
-      return cached!;
-    }
-    const stale = cached;
-    try {
-      return await refresh();
-    } catch (error) {
-      if (valid(stale)) {
-        return stale!;
+  /**
+   * Like {@link CredentialsCache.get}, without counting as use: for checks, which should
+   * not keep an idle route's credentials refreshed.
+   */
+  readonly peek = (): Promise<AwsCredentialIdentity> => this.obtain(false);
+
+  private async obtain(use: boolean): Promise<AwsCredentialIdentity> {
+    const now = Date.now();
+    if (this.cached && now < this.usableUntil) {
+      this.used ||= use;
+      if (now >= this.refreshAt) {
+        this.refreshInBackground();
       }
-      throw error;
+      return this.cached;
     }
-  };
-  return Object.assign(get, {
-    invalidate() {
-      cached = undefined;
-    },
-  });
+    if (!this.inFlight && this.lastError !== undefined && now < this.retryAt) {
+      throw this.lastError;
+    }
+    const credentials = await this.refresh();
+    this.used ||= use;
+    return credentials;
+  }
+
+  /**
+   * Drops the cached credentials if they are the ones with this access key id (the upstream
+   * rejected them), so that the next call fetches fresh ones. Credentials fetched since are
+   * kept.
+   */
+  invalidate(accessKeyId?: string): void {
+    if (
+      this.cached &&
+      (accessKeyId === undefined || this.cached.accessKeyId === accessKeyId)
+    ) {
+      // Once per credential, however many requests were rejected with it.
+      this.options.logger?.warn(
+        `proxysigv4: the upstream rejected the credentials for ${this.options.label} as expired or unknown before they were due to expire (clock skew, or revoked sessions?); getting new ones`,
+      );
+      this.cached = undefined;
+      this.usableUntil = 0;
+      this.forceNext = true;
+      this.stopTimer();
+    }
+  }
+
+  /** Stops the refresh timer for good (backend shutdown). */
+  close(): void {
+    this.closed = true;
+    this.stopTimer();
+  }
+
+  private refreshInBackground() {
+    if (this.inFlight || Date.now() < this.retryAt) {
+      return;
+    }
+    // Failures are recorded and logged by refresh(); requests keep the current credentials.
+    this.refresh().catch(() => {});
+  }
+
+  private refresh(): Promise<AwsCredentialIdentity> {
+    if (!this.inFlight) {
+      this.stopTimer();
+      const forceRefresh = this.forceNext;
+      this.forceNext = false;
+      this.inFlight = this.fetch({ forceRefresh }).then(
+        credentials => {
+          this.inFlight = undefined;
+          this.accept(credentials);
+          return credentials;
+        },
+        error => {
+          this.inFlight = undefined;
+          this.reject(error);
+          throw error;
+        },
+      );
+    }
+    return this.inFlight;
+  }
+
+  private accept(credentials: AwsCredentialIdentity) {
+    const now = Date.now();
+    this.cached = credentials;
+    this.used = false;
+    const expiry = credentials.expiration?.getTime();
+    if (expiry === undefined || Number.isNaN(expiry)) {
+      this.usableUntil = Infinity;
+      this.refreshAt = Infinity;
+    } else {
+      const margin = Math.min(EXPIRY_MARGIN_MS, Math.max(0, expiry - now) / 3);
+      this.usableUntil = expiry - margin;
+      this.refreshAt = expiry - 2 * margin;
+    }
+    const { label, logger } = this.options;
+    const until =
+      expiry === undefined ? 'no expiry' : `valid until ${new Date(expiry).toISOString()}`;
+    if (this.failures > 0) {
+      logger?.info(
+        `proxysigv4: got credentials for ${label} again after ${this.failures} failed attempt(s) (${until})`,
+      );
+    } else {
+      logger?.debug(`proxysigv4: got credentials for ${label} (${until})`);
+    }
+    this.failures = 0;
+    this.lastError = undefined;
+    this.retryAt = 0;
+    this.schedule(this.refreshAt);
+  }
+
+  private reject(error: unknown) {
+    const now = Date.now();
+    this.failures += 1;
+    this.lastError = error;
+    const delay = Math.min(
+      this.retryDelayMs * 2 ** (this.failures - 1),
+      this.maxRetryDelayMs,
+    );
+    this.retryAt = now + delay;
+    const stillUsable = this.cached !== undefined && now < this.usableUntil;
+    const { label, logger } = this.options;
+    const reason = (error as Error)?.message ?? String(error);
+    if (this.failures === 1) {
+      logger?.warn(
+        stillUsable
+          ? `proxysigv4: could not refresh credentials for ${label}; still using the current ones until ${new Date(this.usableUntil).toISOString()}, retrying with backoff: ${reason}`
+          : `proxysigv4: could not get credentials for ${label}; requests get 503 until this succeeds, retrying with backoff: ${reason}`,
+      );
+    } else {
+      logger?.debug(
+        `proxysigv4: attempt ${this.failures} to get credentials for ${label} failed: ${reason}`,
+      );
+    }
+    if (stillUsable) {
+      this.schedule(this.retryAt);
+    }
+  }
+
+  private schedule(at: number) {
+    this.stopTimer();
+    if (this.closed || !Number.isFinite(at)) {
+      return;
+    }
+    this.timerAt = at;
+    // setTimeout takes at most 2^31-1 ms; a longer wait is re-armed when it fires.
+    const delay = Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1);
+    this.timer = setTimeout(() => this.onTimer(), delay);
+    this.timer.unref();
+  }
+
+  private onTimer() {
+    this.timer = undefined;
+    if (Date.now() < this.timerAt) {
+      this.schedule(this.timerAt);
+      return;
+    }
+    if (!this.used) {
+      // Nobody used these credentials since they were fetched: let them lapse rather
+      // than call STS forever for an idle route. The next request fetches new ones.
+      this.options.logger?.debug(
+        `proxysigv4: credentials for ${this.options.label} unused since they were fetched; not refreshing them ahead of expiry`,
+      );
+      return;
+    }
+    this.refreshInBackground();
+  }
+
+  private stopTimer() {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }

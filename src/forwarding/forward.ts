@@ -3,6 +3,11 @@ import https from 'node:https';
 import { Readable, pipeline } from 'node:stream';
 import { filterResponseHeaders } from './responseHeaders';
 import { BadGatewayError, GatewayTimeoutError } from './errors';
+import {
+  isRejectedCredentials,
+  MAX_ERROR_BODY_BYTES,
+  mayBeRejectedCredentials,
+} from '../credentials/rejectedCredentials';
 
 /** Where and how a route's requests go. */
 export interface UpstreamTarget {
@@ -54,20 +59,33 @@ export function clientGone(res: http.ServerResponse): boolean {
   return res.destroyed || !res.socket || res.socket.destroyed;
 }
 
+/** Options of {@link forward}. */
+export interface ForwardOptions {
+  /**
+   * Called, once, when the upstream answers that the request's credentials are expired or
+   * unknown (see credentials/rejectedCredentials) and the body can be replayed: returns
+   * the request signed again with fresh credentials. Rejecting passes the error on.
+   */
+  resignAfterRejectedCredentials?: () => Promise<SignedRequest>;
+}
+
 /**
  * Sends a signed request upstream and streams the answer into `res` as it arrives:
  * status, allowlisted headers, body. Redirects are passed back, never followed.
  *
  * Resolves once the response has been handed over (or the client has gone). Rejects,
- * before anything was written to `res`, with a 502 or 504 error. An upstream failure
- * after the headers were sent destroys the client connection, so that a cut-off body
- * never looks complete. The client going away aborts the upstream request. A reset on a
- * pooled connection is retried once, for idempotent methods with a replayable body.
+ * before anything was written to `res`, with a 502 or 504 error (or the error of
+ * `resignAfterRejectedCredentials`). An upstream failure after the headers were sent
+ * destroys the client connection, so that a cut-off body never looks complete. The client
+ * going away aborts the upstream request. A reset on a pooled connection is retried once,
+ * for idempotent methods with a replayable body; so is an answer that rejects the
+ * credentials, with credentials fetched anew.
  */
 export function forward(
   target: UpstreamTarget,
   request: SignedRequest,
   res: http.ServerResponse,
+  options: ForwardOptions = {},
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -77,33 +95,45 @@ export function forward(
       if (error) reject(error);
       else resolve();
     };
+    const replayable = !(request.body instanceof Readable);
+    let resign = replayable
+      ? options.resignAfterRejectedCredentials
+      : undefined;
 
-    const attempt = (retried: boolean) => {
+    const attempt = (current: SignedRequest, resetRetried: boolean) => {
       const transport = target.protocol === 'https:' ? https : http;
       const upstream = transport.request({
         protocol: target.protocol,
         hostname: target.hostname,
         port: target.port,
-        method: request.method,
-        path: request.path,
-        headers: request.headers,
+        method: current.method,
+        path: current.path,
+        headers: current.headers,
         agent: target.agent,
       });
 
       let timer: NodeJS.Timeout | undefined;
       let responded = false;
+      /** Set while an error answer is being read (its head has arrived, nothing was relayed). */
+      let peeking = false;
+      /** Set when this attempt is over: its answer was read and another replaces it, or it failed. */
+      let finished = false;
       const arm = () => {
         if (responded) return;
         clearTimeout(timer);
         timer = setTimeout(() => {
-          upstream.destroy(
-            new GatewayTimeoutError(
-              `The upstream did not answer within ${target.timeout} ms`,
-            ),
+          const error = new GatewayTimeoutError(
+            `The upstream did not answer within ${target.timeout} ms`,
           );
+          if (peeking) {
+            // The request has its response: destroying it emits no error any more.
+            upstream.destroy();
+            onError(error);
+          } else {
+            upstream.destroy(error);
+          }
         }, target.timeout);
       };
-      arm();
 
       const onClientClose = () => {
         if (!res.writableFinished) {
@@ -114,8 +144,10 @@ export function forward(
       };
       res.once('close', onClientClose);
 
-      upstream.once('response', upRes => {
+      /** Hands the answer to the client: head, any body already read, the rest streamed. */
+      const relay = (upRes: http.IncomingMessage, head?: Buffer, complete = false) => {
         responded = true;
+        peeking = false;
         clearTimeout(timer);
         const headers = filterResponseHeaders(
           upRes.headers,
@@ -123,6 +155,13 @@ export function forward(
         );
         res.writeHead(upRes.statusCode ?? 502, headers);
         settle();
+        if (complete) {
+          res.end(head);
+          return;
+        }
+        if (head?.length) {
+          res.write(head);
+        }
         pipeline(upRes, res, error => {
           if (error) {
             // Cut off visibly: never end a truncated body cleanly.
@@ -130,9 +169,63 @@ export function forward(
             res.destroy();
           }
         });
+      };
+
+      upstream.once('response', upRes => {
+        if (!resign || !mayBeRejectedCredentials(upRes.statusCode)) {
+          relay(upRes);
+          return;
+        }
+        // Read the (small) error document to see whether the credentials were rejected.
+        peeking = true;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const onEnd = () => {
+          const body = Buffer.concat(chunks);
+          const again = resign;
+          if (!again || !isRejectedCredentials(upRes.statusCode, upRes.headers, body)) {
+            relay(upRes, body, true);
+            return;
+          }
+          resign = undefined; // once
+          peeking = false;
+          finished = true;
+          clearTimeout(timer);
+          res.off('close', onClientClose);
+          again().then(
+            next => {
+              if (!clientGone(res)) attempt(next, false);
+              else settle();
+            },
+            error => settle(error),
+          );
+        };
+        const onData = (chunk: Buffer) => {
+          arm();
+          chunks.push(chunk);
+          size += chunk.length;
+          if (size > MAX_ERROR_BODY_BYTES) {
+            upRes.off('data', onData).off('end', onEnd).pause();
+            relay(upRes, Buffer.concat(chunks));
+          }
+        };
+        upRes.on('data', onData).once('end', onEnd);
+        // Cut off while being read: the request emits no error for that; fail it here (502).
+        upRes.once('close', () => {
+          if (peeking && !upRes.complete) {
+            onError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+          }
+        });
       });
 
-      upstream.on('error', (error: NodeJS.ErrnoException) => {
+      function onError(error: NodeJS.ErrnoException) {
+        if (finished) return;
+        // Failing while an answer was being read: the request reached the upstream.
+        const answered = peeking;
+        if (answered) {
+          finished = true;
+          peeking = false;
+        }
         clearTimeout(timer);
         res.off('close', onClientClose);
         if (settled) {
@@ -144,15 +237,17 @@ export function forward(
           return;
         }
         if (
-          !retried &&
+          !resetRetried &&
+          !responded &&
+          !answered &&
           upstream.reusedSocket &&
-          IDEMPOTENT.has(request.method) &&
+          IDEMPOTENT.has(current.method) &&
           RETRYABLE_ON_REUSED_SOCKET.has(error.code ?? '') &&
-          !(request.body instanceof Readable)
+          replayable
         ) {
           // The pooled connection was closed by the upstream as we wrote to it; the
           // request never reached it, and the buffered body can be sent again.
-          attempt(true);
+          attempt(current, true);
           return;
         }
         if (error instanceof GatewayTimeoutError) {
@@ -164,9 +259,11 @@ export function forward(
             `The upstream could not be reached or reset the connection (${error.code ?? error.message})`,
           ),
         );
-      });
+      }
+      upstream.on('error', onError);
+      arm();
 
-      const body = request.body;
+      const body = current.body;
       if (body instanceof Readable) {
         body.on('data', arm);
         upstream.once('close', () => body.off('data', arm));
@@ -177,6 +274,6 @@ export function forward(
       }
     };
 
-    attempt(false);
+    attempt(request, false);
   });
 }

@@ -7,11 +7,15 @@ import {
 import { Config } from '@backstage/config';
 import { NotFoundError } from '@backstage/errors';
 import { AwsCredentialsManager } from '@backstage/integration-aws-node';
-import { RouteConfig } from '../config/types';
+import { ROUTE_CHECK_PATH, RouteConfig } from '../config/types';
 import { readProxyConfig } from '../config/readRoutes';
-import { CredentialsResolver } from '../credentials/CredentialsResolver';
+import {
+  CredentialsResolver,
+  CredentialsUnavailableError,
+} from '../credentials/CredentialsResolver';
+import { CredentialsCache } from '../credentials/cachedCredentials';
 import { upstreamPath } from '../endpoint/upstreamPath';
-import { RouteSigner } from '../signing/signRequest';
+import { RouteSigner, signingAccessKeyId } from '../signing/signRequest';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { hasBody, readBody } from '../forwarding/body';
 import {
@@ -26,6 +30,7 @@ import {
   statusOf,
 } from '../forwarding/errors';
 import { RouteTable } from './routeTable';
+import { checkRoute, logRouteChecks } from './routeCheck';
 
 /** Options for {@link createRouter}. */
 export interface RouterOptions {
@@ -40,7 +45,12 @@ export interface RouterOptions {
 export interface ProxyRouter {
   router: express.Router;
   routes: RouteConfig[];
-  /** Closes the routes' pooled upstream connections. */
+  /**
+   * Checks every route's credentials (sts:GetCallerIdentity) and logs the outcome once per
+   * route, unless `proxysigv4.checkCredentialsOnStart` is false. Never rejects.
+   */
+  checkCredentials(): Promise<void>;
+  /** Closes the routes' pooled upstream connections and stops credential refresh timers. */
   close(): void;
 }
 
@@ -49,6 +59,7 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 interface RouteRuntime {
   config: RouteConfig;
+  credentials: CredentialsCache;
   signer: RouteSigner;
   target: UpstreamTarget;
 }
@@ -59,16 +70,18 @@ interface RouteRuntime {
  */
 export function createRouter(options: RouterOptions): ProxyRouter {
   const { config, logger, httpAuth } = options;
-  const { routes } = readProxyConfig(config);
+  const { routes, checkCredentialsOnStart } = readProxyConfig(config);
   const resolver = options.credentialsManager
-    ? new CredentialsResolver(options.credentialsManager)
-    : CredentialsResolver.fromConfig(config);
+    ? new CredentialsResolver(options.credentialsManager, { logger })
+    : CredentialsResolver.fromConfig(config, { logger });
 
   const runtimes = new Map<RouteConfig, RouteRuntime>();
   for (const route of routes) {
+    const credentials = resolver.forSource(route.credentialSource);
     runtimes.set(route, {
       config: route,
-      signer: new RouteSigner(route, resolver.forSource(route.credentialSource)),
+      credentials,
+      signer: new RouteSigner(route, credentials.get),
       target: {
         protocol: route.protocol,
         hostname: route.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -82,6 +95,34 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   const table = new RouteTable(routes);
 
   const router = Router();
+
+  // The route check: answered before any route, always behind Backstage credentials.
+  router.use(ROUTE_CHECK_PATH, async (req: Request, res: Response, next) => {
+    if (req.path !== '/') {
+      next();
+      return;
+    }
+    try {
+      await httpAuth.credentials(req, { allow: ['user', 'service'] });
+      if (req.method !== 'GET') {
+        throw new MethodNotAllowedError(
+          `Method ${req.method} is not allowed on ${ROUTE_CHECK_PATH}`,
+          ['GET'],
+        );
+      }
+      const only = typeof req.query.route === 'string' ? req.query.route : undefined;
+      const selected = routes.filter(r => only === undefined || (r.route || '/') === only);
+      if (only !== undefined && selected.length === 0) {
+        throw new NotFoundError(`No proxysigv4 route is configured as ${only}`);
+      }
+      const reports = await Promise.all(selected.map(r => checkRoute(r, resolver)));
+      res.setHeader('cache-control', 'no-store');
+      res.json({ routes: reports });
+    } catch (error) {
+      sendError(req, res, error);
+    }
+  });
+
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
     let routeLabel = '?';
@@ -124,23 +165,35 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         body = buffered;
       }
 
-      const signedHeaders = await runtime.signer.sign({
+      const sign = async () => ({
         method: req.method,
-        protocol: route.protocol,
-        hostname: route.hostname,
-        port: route.port,
-        path: upstream.path,
-        query: upstream.query,
-        headers,
-        body: body instanceof Buffer ? body : undefined,
-        unsignedPayload: route.unsignedPayload,
+        path: upstream.wire,
+        body,
+        headers: await runtime.signer.sign({
+          method: req.method,
+          protocol: route.protocol,
+          hostname: route.hostname,
+          port: route.port,
+          path: upstream.path,
+          query: upstream.query,
+          headers,
+          body: body instanceof Buffer ? body : undefined,
+          unsignedPayload: route.unsignedPayload,
+        }),
       });
+      const signed = await sign();
 
-      await forward(
-        runtime.target,
-        { method: req.method, path: upstream.wire, headers: signedHeaders, body },
-        res,
-      );
+      await forward(runtime.target, signed, res, {
+        // The upstream said the credentials are expired or unknown: drop them (unless
+        // already replaced), fetch fresh ones, and send the request once more.
+        resignAfterRejectedCredentials: async () => {
+          logger.debug(
+            `proxysigv4 route ${routeLabel}: the upstream rejected the credentials as expired or unknown; retrying once with fresh credentials`,
+          );
+          runtime.credentials.invalidate(signingAccessKeyId(signed.headers));
+          return sign();
+        },
+      });
     } catch (error) {
       if (clientGone(res)) {
         // The client went away (mid-upload, say): nobody to answer, nothing went upstream.
@@ -149,7 +202,10 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       }
       const status = statusOf(error);
       const message = (error as Error)?.message ?? String(error);
-      if (status >= 500) {
+      if (error instanceof CredentialsUnavailableError) {
+        // Logged by the credentials cache when the failure starts and ends, not per request.
+        logger.debug(`proxysigv4 route ${routeLabel}: ${req.method} failed with ${status}: ${message}`);
+      } else if (status >= 500) {
         logger.error(`proxysigv4 route ${routeLabel}: ${req.method} failed with ${status}: ${message}`);
       } else if (status !== 401 && status !== 404) {
         logger.warn(`proxysigv4 route ${routeLabel}: ${req.method} rejected with ${status}: ${message}`);
@@ -165,7 +221,16 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   return {
     router,
     routes,
+    async checkCredentials() {
+      if (!checkCredentialsOnStart) return;
+      try {
+        await logRouteChecks(routes, resolver, logger);
+      } catch (error) {
+        logger.warn(`proxysigv4: could not check the routes' credentials: ${error}`);
+      }
+    },
     close() {
+      resolver.close();
       for (const runtime of runtimes.values()) {
         runtime.target.agent.destroy();
       }

@@ -47,6 +47,8 @@ export class RouteSigner {
     scope: SigningScope,
     credentials: () => Promise<AwsCredentialIdentity>,
   ) {
+    // The credentials provider is the route's shared cache; the signer adds its own
+    // signing-key cache, per credentials, day, region and service.
     // S3 and OpenSearch Serverless require x-amz-content-sha256; other services neither need nor expect it.
     this.sendsContentSha256 = scope.s3 || scope.service === 'aoss';
     this.signer = new SignatureV4({
@@ -77,4 +79,9 @@ export class RouteSigner {
     });
     return signed.headers as Record<string, string>;
   }
+}
+
+/** The access key id that signed a request, read back from its Authorization header. */
+export function signingAccessKeyId(headers: Record<string, string>): string | undefined {
+  return /Credential=([^/,\s]+)\//.exec(headers.authorization ?? '')?.[1];
 }

@@ -1,0 +1,167 @@
+import { AwsCredentialIdentity } from '@smithy/types';
+import { CredentialsFetcher } from './cachedCredentials';
+import { CredentialsUnavailableError } from './errors';
+
+/** A self-hosted credentials endpoint (Nango style) and what to ask it for. */
+export interface CredentialsEndpointSource {
+  url: string;
+  /** Sent with every call (an API key, say). Secret: never logged or echoed. */
+  headers: Record<string, string>;
+  roleArn?: string;
+  externalId?: string;
+  region: string;
+  service: string;
+}
+
+/** How long the endpoint may take to answer. */
+const ENDPOINT_TIMEOUT_MS = 10_000;
+/** The largest answer read; credentials are well under 8 KiB. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+/** Credentials without an expiry are used for this long. */
+const DEFAULT_LIFETIME_MS = 60 * 60 * 1000;
+
+/** The endpoint answered more than {@link MAX_ANSWER_BYTES}. */
+class AnswerTooLargeError extends Error {}
+
+/**
+ * A fetcher that POSTs `{ role_arn, external_id, region, service }` as JSON to the endpoint
+ * with its configured headers, and reads credentials from the answer:
+ * `{ accessKeyId, secretAccessKey, sessionToken, expiresAt }`, or the same inside
+ * `credentials`, in camelCase, snake_case or PascalCase; the expiry as `expiresAt`,
+ * `expires_at` or `expiration`, an ISO date or Unix seconds; one hour when absent.
+ * Redirects are refused, so the headers go nowhere else. A non-2xx, slow or malformed
+ * answer is a 503 that says what was wrong without repeating what the endpoint sent.
+ */
+export function credentialsEndpointFetcher(
+  source: CredentialsEndpointSource,
+): CredentialsFetcher {
+  const fail = (what: string, code?: string) =>
+    new CredentialsUnavailableError(
+      `The credentials endpoint ${source.url} ${what}`,
+      undefined,
+      code,
+    );
+  return async () => {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(source.url, {
+        method: 'POST',
+        headers: {
+          ...source.headers,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify({
+          role_arn: source.roleArn ?? null,
+          external_id: source.externalId ?? null,
+          region: source.region,
+          service: source.service,
+        }),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(ENDPOINT_TIMEOUT_MS),
+      });
+      text = await readLimited(response);
+    } catch (error) {
+      const e = error as Error & { cause?: { code?: string } };
+      let reason = `could not be reached (${e.cause?.code ?? e.message})`;
+      if (e.name === 'TimeoutError') {
+        reason = `did not answer within ${ENDPOINT_TIMEOUT_MS} ms`;
+      } else if (e instanceof AnswerTooLargeError) {
+        reason = `answered more than ${MAX_ANSWER_BYTES} bytes`;
+      }
+      throw fail(reason);
+    }
+    if (response.status < 200 || response.status > 299) {
+      throw fail(`answered HTTP ${response.status}`, `Http${response.status}`);
+    }
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw fail('did not answer JSON');
+    }
+    return parseCredentials(answer, fail);
+  };
+}
+
+async function readLimited(response: Response): Promise<string> {
+  if (!response.body) {
+    return '';
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      throw new AnswerTooLargeError();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `accessKeyId`, `access_key_id` and `AccessKeyId` are all `accesskeyid`. */
+const normalise = (key: string) => key.replace(/[_-]/g, '').toLowerCase();
+
+function fieldsOf(value: unknown): Map<string, unknown> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return undefined;
+  }
+  return new Map(Object.entries(value).map(([k, v]) => [normalise(k), v]));
+}
+
+function parseCredentials(
+  answer: unknown,
+  fail: (what: string) => Error,
+): AwsCredentialIdentity {
+  let fields = fieldsOf(answer);
+  if (!fields) {
+    throw fail('answered JSON that is not an object');
+  }
+  const wrapped = fieldsOf(fields.get('credentials'));
+  if (wrapped) {
+    fields = wrapped;
+  }
+  const text = (...names: string[]) => {
+    for (const name of names) {
+      const v = fields!.get(name);
+      if (typeof v === 'string' && v !== '') return v;
+    }
+    return undefined;
+  };
+  const accessKeyId = text('accesskeyid');
+  const secretAccessKey = text('secretaccesskey');
+  const sessionToken = text('sessiontoken');
+  const missing = [
+    accessKeyId ? undefined : 'accessKeyId',
+    secretAccessKey ? undefined : 'secretAccessKey',
+  ].filter(Boolean);
+  if (missing.length) {
+    throw fail(`answered without ${missing.join(', ')}`);
+  }
+
+  let expiration: Date;
+  const rawExpiry = ['expiresat', 'expiration', 'expires']
+    .map(name => fields!.get(name))
+    .find(v => v !== undefined && v !== null);
+  if (rawExpiry === undefined) {
+    expiration = new Date(Date.now() + DEFAULT_LIFETIME_MS);
+  } else if (
+    typeof rawExpiry === 'number' ||
+    (typeof rawExpiry === 'string' && /^\d+(\.\d+)?$/.test(rawExpiry))
+  ) {
+    expiration = new Date(Number(rawExpiry) * 1000);
+  } else if (typeof rawExpiry === 'string') {
+    expiration = new Date(rawExpiry);
+  } else {
+    throw fail('answered an expiry that is neither an ISO date nor Unix seconds');
+  }
+  if (Number.isNaN(expiration.getTime())) {
+    throw fail('answered an expiry that is neither an ISO date nor Unix seconds');
+  }
+  if (expiration.getTime() <= Date.now()) {
+    throw fail(`answered credentials that expired at ${expiration.toISOString()}`);
+  }
+  return { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey!, sessionToken, expiration };
+}

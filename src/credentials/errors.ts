@@ -1,0 +1,29 @@
+import { ServiceUnavailableError } from '@backstage/errors';
+
+/**
+ * AWS credentials cannot be had right now; becomes a 503 whose message says why. `code` is
+ * the AWS error code when there is one (AccessDenied, Throttling, ...).
+ */
+export class CredentialsUnavailableError extends ServiceUnavailableError {
+  readonly code: string;
+
+  constructor(message: string, cause?: unknown, code?: string) {
+    // The cause is not passed on: Backstage would append it, with whatever it holds, to the message.
+    super(message);
+    this.code = code ?? awsErrorCode(cause) ?? 'CredentialsUnavailable';
+  }
+}
+
+/** The AWS error code of an SDK error, if it has one. */
+export function awsErrorCode(error: unknown): string | undefined {
+  const e = error as { name?: string; Code?: string; code?: string } | undefined;
+  if (error instanceof CredentialsUnavailableError) return error.code;
+  return e?.Code ?? e?.code ?? (e?.name && e.name !== 'Error' ? e.name : undefined);
+}
+
+/** Describes an AWS SDK error by code and message, never by anything that could hold a secret. */
+export function describeAwsError(error: unknown): string {
+  const code = awsErrorCode(error) ?? 'Error';
+  const message = String((error as Error)?.message ?? error).slice(0, 300);
+  return `${code}: ${message}`;
+}

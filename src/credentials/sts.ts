@@ -1,0 +1,112 @@
+import {
+  AssumeRoleCommand,
+  GetCallerIdentityCommand,
+  STSClient,
+} from '@aws-sdk/client-sts';
+import { AwsCredentialIdentity } from '@smithy/types';
+import { StsTarget } from '../config/types';
+import { CredentialsFetcher } from './cachedCredentials';
+import { CredentialsUnavailableError, describeAwsError } from './errors';
+
+/** How long one STS call may take, connecting and answering, before it fails. */
+const STS_CONNECTION_TIMEOUT_MS = 5_000;
+const STS_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * An STS client for a route: the regional endpoint of `sts.region`, in its partition (the
+ * SDK's endpoint rules give `sts.cn-north-1.amazonaws.com.cn` for China, for example), or
+ * the configured endpoint; signed with the given credentials.
+ */
+export function createStsClient(
+  sts: StsTarget,
+  credentials: CredentialsFetcher,
+): STSClient {
+  return new STSClient({
+    region: sts.region,
+    endpoint: sts.endpoint,
+    credentials,
+    maxAttempts: 2,
+    requestHandler: {
+      connectionTimeout: STS_CONNECTION_TIMEOUT_MS,
+      requestTimeout: STS_REQUEST_TIMEOUT_MS,
+    },
+  });
+}
+
+let resolverClient: STSClient | undefined;
+
+/**
+ * The STS endpoint a route's client sends to, for logs and the route check: the configured
+ * one, or the regional endpoint as the SDK's endpoint rules resolve it.
+ */
+export function stsEndpointFor(sts: StsTarget): string {
+  if (sts.endpoint) {
+    return sts.endpoint;
+  }
+  resolverClient ??= new STSClient({ region: 'us-east-1' });
+  const endpoint = resolverClient.config.endpointProvider({
+    Region: sts.region,
+    UseDualStack: false,
+    UseFIPS: false,
+    UseGlobalEndpoint: false,
+  });
+  return endpoint.url.href.replace(/\/$/, '');
+}
+
+/** The parameters of an AssumeRole call, as configured for a route. */
+export interface AssumeRoleParameters {
+  roleArn: string;
+  externalId?: string;
+  roleSessionName: string;
+  durationSeconds?: number;
+}
+
+/**
+ * A fetcher that assumes a role with `client` (whose credentials are the source's) on every
+ * call; the cache in front of it decides when. Errors become a 503 naming the role and the
+ * STS error, never the external id.
+ */
+export function assumeRoleFetcher(
+  client: STSClient,
+  params: AssumeRoleParameters,
+): CredentialsFetcher {
+  return async () => {
+    let answer;
+    try {
+      answer = await client.send(
+        new AssumeRoleCommand({
+          RoleArn: params.roleArn,
+          RoleSessionName: params.roleSessionName,
+          ExternalId: params.externalId,
+          DurationSeconds: params.durationSeconds,
+        }),
+      );
+    } catch (error) {
+      throw new CredentialsUnavailableError(
+        `Could not assume role ${params.roleArn}: ${describeAwsError(error)}`,
+        error,
+      );
+    }
+    const c = answer.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) {
+      throw new CredentialsUnavailableError(
+        `Could not assume role ${params.roleArn}: STS answered without credentials`,
+      );
+    }
+    const credentials: AwsCredentialIdentity = {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration,
+    };
+    return credentials;
+  };
+}
+
+/** Who the credentials belong to: sts:GetCallerIdentity, which needs no IAM permission. */
+export async function callerIdentity(
+  client: STSClient,
+): Promise<{ arn: string; account: string }> {
+  const answer = await client.send(new GetCallerIdentityCommand({}));
+  return { arn: answer.Arn ?? '?', account: answer.Account ?? '?' };
+}
