@@ -14,6 +14,19 @@ export interface StsTarget {
   endpoint?: string;
 }
 
+/** A self-hosted credentials endpoint (Nango style) and what a route asks it for. */
+export interface CredentialsEndpointSource {
+  /** The endpoint's URL (https, or http on loopback). */
+  url: string;
+  /** Headers sent with every call, e.g. an API key. Secret: never logged or echoed. */
+  headers: Record<string, string>;
+  roleArn?: string;
+  externalId?: string;
+  /** The route's signing region and service, sent in the request body. */
+  region: string;
+  service: string;
+}
+
 /** Where a route's AWS credentials come from. */
 export type CredentialSourceConfig =
   | BaseCredentialSource
@@ -27,18 +40,7 @@ export type CredentialSourceConfig =
       /** The credentials that assume the role: the main account or `accountId`'s. */
       source: BaseCredentialSource;
     }
-  | {
-      kind: 'endpoint';
-      /** The self-hosted credentials endpoint (https, or http on loopback). */
-      url: string;
-      /** Headers sent with every call, e.g. an API key. Secret. */
-      headers: Record<string, string>;
-      roleArn?: string;
-      externalId?: string;
-      /** The route's region and service, sent in the request body. */
-      region: string;
-      service: string;
-    };
+  | ({ kind: 'endpoint' } & CredentialsEndpointSource);
 
 /** One proxy route, validated and normalised at start. */
 export interface RouteConfig {

@@ -5,7 +5,8 @@
  */
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { credentialsEndpointFetcher, CredentialsEndpointSource } from './credentialsEndpoint';
+import { credentialsEndpointFetcher } from './credentialsEndpoint';
+import { CredentialsEndpointSource } from '../config/types';
 import {
   AcceptedCredentials,
   awsErrorHandler,

@@ -1,17 +1,7 @@
 import { AwsCredentialIdentity } from '@smithy/types';
+import { CredentialsEndpointSource } from '../config/types';
 import { CredentialsFetcher } from './cachedCredentials';
 import { CredentialsUnavailableError } from './errors';
-
-/** A self-hosted credentials endpoint (Nango style) and what to ask it for. */
-export interface CredentialsEndpointSource {
-  url: string;
-  /** Sent with every call (an API key, say). Secret: never logged or echoed. */
-  headers: Record<string, string>;
-  roleArn?: string;
-  externalId?: string;
-  region: string;
-  service: string;
-}
 
 /** How long the endpoint may take to answer. */
 const ENDPOINT_TIMEOUT_MS = 10_000;

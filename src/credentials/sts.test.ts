@@ -74,6 +74,17 @@ const billing = () => ({
   stsEndpoint: sts.url,
 });
 
+/** Polls a path until it answers 200 (the retry delay has passed), for up to 5 s. */
+async function statusOnceRecovered(path: string): Promise<number> {
+  let status = 0;
+  const deadline = Date.now() + 5000;
+  while (status !== 200 && Date.now() < deadline) {
+    await sleep(200);
+    status = (await proxy!.http().get(path).set('authorization', USER)).status;
+  }
+  return status;
+}
+
 const withAccounts = { aws: { mainAccount: TEST_CREDENTIALS, accounts: [ACCOUNT] } };
 
 it('assumes the role as configured, with the main account, and signs with what STS issued', async () => {
@@ -208,13 +219,7 @@ it('answers 503 with the reason while STS denies, logs it once, and recovers wit
   expect(warnings.join('\n')).not.toContain(EXTERNAL_ID);
 
   sts.mode = 'ok';
-  let status = 0;
-  const deadline = Date.now() + 5000;
-  while (status !== 200 && Date.now() < deadline) {
-    await sleep(200);
-    status = (await proxy.http().get(`${P}/billing/x`).set('authorization', USER)).status;
-  }
-  expect(status).toBe(200);
+  expect(await statusOnceRecovered(`${P}/billing/x`)).toBe(200);
   expect(logger.info.mock.calls.map(c => String(c[0])).join('\n')).toMatch(/got credentials for role .* again after/);
 });
 
@@ -228,13 +233,7 @@ it.each([
   expect(res.status).toBe(503);
   expect(res.body.error.message).toMatch(reason);
   sts.mode = 'ok';
-  let status = 0;
-  const deadline = Date.now() + 5000;
-  while (status !== 200 && Date.now() < deadline) {
-    await sleep(200);
-    status = (await proxy.http().get(`${P}/billing/x`).set('authorization', USER)).status;
-  }
-  expect(status).toBe(200);
+  expect(await statusOnceRecovered(`${P}/billing/x`)).toBe(200);
 });
 
 describe('when the upstream rejects the credentials', () => {
