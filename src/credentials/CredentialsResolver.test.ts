@@ -109,7 +109,7 @@ describe('CredentialsResolver', () => {
       service: 'execute-api',
     };
     expect(describeCredentialSource(endpoint)).toBe(
-      'credentials endpoint https://helper.internal/credentials',
+      'credentials endpoint https://helper.internal',
     );
     expect(credentialSourceKey({ ...endpoint, headers: { 'x-api-key': 'other' } })).not.toBe(
       credentialSourceKey(endpoint),

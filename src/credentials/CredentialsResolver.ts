@@ -70,7 +70,8 @@ export function describeCredentialSource(source: CredentialSourceConfig): string
     case 'role':
       return `role ${source.roleArn} (assumed with ${describeCredentialSource(source.source)})`;
     case 'endpoint':
-      return `credentials endpoint ${source.url}${source.roleArn ? ` (role ${source.roleArn})` : ''}`;
+      // The origin only: a token could hide in the path.
+      return `credentials endpoint ${new URL(source.url).origin}${source.roleArn ? ` (role ${source.roleArn})` : ''}`;
     default:
       throw new Error('unknown credential source');
   }

@@ -8,6 +8,11 @@ import { AwsCredentialIdentity } from '@smithy/types';
  */
 export const EXPIRY_MARGIN_MS = 5 * 60 * 1000;
 
+/** How long one fetch may take before it counts as failed. */
+const FETCH_TIMEOUT_MS = 30_000;
+/** When a refresh gives back the credentials already held, the next attempt is this much later. */
+const SAME_CREDENTIALS_RETRY_MS = 30_000;
+
 /**
  * A function that returns credentials, as AWS SDK v3 credential providers do.
  * `forceRefresh` asks a provider with a cache of its own (the SDK's default chain) to
@@ -57,6 +62,8 @@ export class CredentialsCache {
   private closed = false;
   /** The next fetch follows rejected credentials. */
   private forceNext = false;
+  /** The access key id last rejected by an upstream. */
+  private rejectedKey: string | undefined;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
 
@@ -108,6 +115,7 @@ export class CredentialsCache {
       this.options.logger?.warn(
         `proxysigv4: the upstream rejected the credentials for ${this.options.label} as expired or unknown before they were due to expire (clock skew, or revoked sessions?); getting new ones`,
       );
+      this.rejectedKey = this.cached.accessKeyId;
       this.cached = undefined;
       this.usableUntil = 0;
       this.forceNext = true;
@@ -126,15 +134,43 @@ export class CredentialsCache {
       return;
     }
     // Failures are recorded and logged by refresh(); requests keep the current credentials.
-    this.refresh().catch(() => {});
+    // Forced: a provider with a cache of its own (the SDK's default chain) would otherwise
+    // hand back the same credentials until their last minutes.
+    this.refresh(true).catch(() => {});
   }
 
-  private refresh(): Promise<AwsCredentialIdentity> {
+  /** One fetch, failing after {@link FETCH_TIMEOUT_MS} rather than holding requests forever. */
+  private async fetchOnce(forceRefresh: boolean): Promise<AwsCredentialIdentity> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${FETCH_TIMEOUT_MS / 1000} s`)),
+        FETCH_TIMEOUT_MS,
+      );
+      timer.unref();
+    });
+    try {
+      return await Promise.race([this.fetch({ forceRefresh }), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private refresh(force = false): Promise<AwsCredentialIdentity> {
     if (!this.inFlight) {
       this.stopTimer();
-      const forceRefresh = this.forceNext;
+      const forceRefresh = force || this.forceNext;
       this.forceNext = false;
-      this.inFlight = this.fetch({ forceRefresh }).then(
+      const rejected = this.rejectedKey;
+      this.inFlight = this.fetchOnce(forceRefresh)
+        .then(credentials =>
+          // Rejected credentials came back from a fetch that was not forced (it started
+          // before the rejection): ask once more, forced.
+          !forceRefresh && rejected !== undefined && credentials.accessKeyId === rejected
+            ? this.fetchOnce(true)
+            : credentials,
+        )
+        .then(
         credentials => {
           this.inFlight = undefined;
           this.accept(credentials);
@@ -152,9 +188,23 @@ export class CredentialsCache {
 
   private accept(credentials: AwsCredentialIdentity) {
     const now = Date.now();
+    const expiry = credentials.expiration?.getTime();
+    if (
+      this.cached !== undefined &&
+      now < this.usableUntil &&
+      credentials.accessKeyId === this.cached.accessKeyId &&
+      expiry === this.cached.expiration?.getTime()
+    ) {
+      // The source has no newer credentials yet (an instance role rotates its own a few
+      // minutes before expiry): keep the margin they were first given, and ask again soon.
+      this.options.logger?.debug(
+        `proxysigv4: the source of ${this.options.label} gave back the same credentials; asking again in ${SAME_CREDENTIALS_RETRY_MS / 1000} s`,
+      );
+      this.schedule(Math.min(now + SAME_CREDENTIALS_RETRY_MS, this.usableUntil));
+      return;
+    }
     this.cached = credentials;
     this.used = false;
-    const expiry = credentials.expiration?.getTime();
     if (expiry === undefined || Number.isNaN(expiry)) {
       this.usableUntil = Infinity;
       this.refreshAt = Infinity;

@@ -126,6 +126,8 @@ describe('fails with a 503 that says what was wrong, never what was sent or answ
     ['JSON that is not an object', json(200, [SECRET]), 'answered JSON that is not an object'],
     ['missing fields', json(200, { accessKeyId: 'A', sessionToken: TOKEN }), 'answered without secretAccessKey'],
     ['an unreadable expiry', json(200, { accessKeyId: 'A', secretAccessKey: SECRET, sessionToken: TOKEN, expiresAt: 'tomorrow' }), 'answered an expiry that is neither an ISO date nor Unix seconds'],
+    ['an expiry in milliseconds', json(200, { accessKeyId: 'A', secretAccessKey: SECRET, sessionToken: TOKEN, expiresAt: Date.now() + 3600_000 }), 'answered an expiry in milliseconds; Unix seconds are expected'],
+    ['a session token that cannot go in a header', json(200, { accessKeyId: 'A', secretAccessKey: SECRET, sessionToken: 'line\nbreak' }), 'answered a malformed sessionToken'],
     ['an answer too large to be credentials', json(200, { accessKeyId: 'A', padding: 'x'.repeat(70_000) }), 'answered more than 65536 bytes'],
     ['credentials already expired', json(200, { accessKeyId: 'A', secretAccessKey: SECRET, sessionToken: TOKEN, expiresAt: 1_000_000_000 }), 'answered credentials that expired at 2001-09-09T01:46:40.000Z'],
   ])('%s', async (_case, respond, message) => {
@@ -135,7 +137,7 @@ describe('fails with a 503 that says what was wrong, never what was sent or answ
       e => e as Error,
     );
     expect(error).toMatchObject({ name: 'ServiceUnavailableError' });
-    expect(error!.message).toBe(`The credentials endpoint ${url} ${message}`);
+    expect(error!.message).toBe(`The credentials endpoint ${new URL(url).origin} ${message}`);
     for (const secret of [API_KEY, SECRET, TOKEN, '7f1c-external']) {
       expect(error!.message).not.toContain(secret);
     }
@@ -148,7 +150,7 @@ describe('fails with a 503 that says what was wrong, never what was sent or answ
     await new Promise(r => closed.close(r));
     await expect(
       credentialsEndpointFetcher({ ...source(), url: `http://127.0.0.1:${port}/x` })(),
-    ).rejects.toThrow(`The credentials endpoint http://127.0.0.1:${port}/x could not be reached (ECONNREFUSED)`);
+    ).rejects.toThrow(`The credentials endpoint http://127.0.0.1:${port} could not be reached (ECONNREFUSED)`);
   });
 });
 
@@ -183,7 +185,7 @@ it('signs a route with the credentials it answers, end to end', async () => {
     accepted.ASIAHELPER.expiresAt = 0;
     const res = await proxy.http().get('/api/proxy-sigv4/partner/orders').set('authorization', USER);
     expect(res.status).toBe(503);
-    expect(res.body.error.message).toBe(`The credentials endpoint ${url} answered HTTP 500`);
+    expect(res.body.error.message).toBe(`The credentials endpoint ${new URL(url).origin} answered HTTP 500`);
     expect(res.text).not.toContain(API_KEY);
   } finally {
     await proxy.stop();

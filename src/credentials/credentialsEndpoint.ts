@@ -25,9 +25,11 @@ class AnswerTooLargeError extends Error {}
 export function credentialsEndpointFetcher(
   source: CredentialsEndpointSource,
 ): CredentialsFetcher {
+  // Only the origin: a token could hide in the path, and these messages reach callers.
+  const where = new URL(source.url).origin;
   const fail = (what: string, code?: string) =>
     new CredentialsUnavailableError(
-      `The credentials endpoint ${source.url} ${what}`,
+      `The credentials endpoint ${where} ${what}`,
       undefined,
       code,
     );
@@ -130,6 +132,13 @@ function parseCredentials(
   if (missing.length) {
     throw fail(`answered without ${missing.join(', ')}`);
   }
+  // They go into headers: printable ASCII without spaces, or the request could not be sent.
+  const bad = Object.entries({ accessKeyId, secretAccessKey, sessionToken })
+    .filter(([, v]) => v !== undefined && !/^[\x21-\x7e]+$/.test(v))
+    .map(([k]) => k);
+  if (bad.length) {
+    throw fail(`answered a malformed ${bad.join(', ')}`);
+  }
 
   let expiration: Date;
   const rawExpiry = ['expiresat', 'expiration', 'expires']
@@ -141,6 +150,10 @@ function parseCredentials(
     typeof rawExpiry === 'number' ||
     (typeof rawExpiry === 'string' && /^\d+(\.\d+)?$/.test(rawExpiry))
   ) {
+    if (Number(rawExpiry) > 1e11) {
+      // Year 5138 in seconds: this is milliseconds, which would be read as a far future.
+      throw fail('answered an expiry in milliseconds; Unix seconds are expected');
+    }
     expiration = new Date(Number(rawExpiry) * 1000);
   } else if (typeof rawExpiry === 'string') {
     expiration = new Date(rawExpiry);

@@ -35,6 +35,12 @@ describe('isRejectedCredentials', () => {
     ['the right code on a 200', 200, {}, xml('ExpiredToken')],
     ['a code as part of a longer word', 403, {}, xml('NotExpiredTokenAtAll')],
     ['malformed JSON', 400, {}, Buffer.from('{"__type": "ExpiredToken')],
+    ['the words echoed from the caller inside another error', 400, {}, json({ __type: 'ValidationException', message: 'Value "the security token included in the request is expired" at TableName failed' })],
+    ['the words as a field of an app error', 400, {}, json({ error: 'x', detail: 'The security token included in the request is expired' })],
+    ['an app error code InvalidToken', 403, {}, json({ code: 'InvalidToken', message: 'your session expired' })],
+    ['a header that names another error, whatever the body', 400, { 'x-amzn-errortype': 'ValidationException' }, json({ __type: 'ExpiredTokenException' })],
+    ['a <Code> echoed inside the message of another error', 400, {}, Buffer.from('<Error><Code>InvalidArgument</Code><Message>bad <Code>ExpiredToken</Code></Message></Error>')],
+    ['a <Code> in a document that is not an AWS error', 403, {}, Buffer.from('<html><Code>ExpiredToken</Code></html>')],
   ])('leaves %s alone', (_case, status, headers, body) => {
     expect(isRejectedCredentials(status, headers, body)).toBe(false);
   });

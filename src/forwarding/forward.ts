@@ -192,13 +192,12 @@ export function forward(
           finished = true;
           clearTimeout(timer);
           res.off('close', onClientClose);
-          again().then(
-            next => {
-              if (!clientGone(res)) attempt(next, false);
-              else settle();
-            },
-            error => settle(error),
-          );
+          again()
+            .then(next => {
+              if (clientGone(res)) settle();
+              else attempt(next, false);
+            })
+            .catch(error => settle(error));
         };
         const onData = (chunk: Buffer) => {
           arm();

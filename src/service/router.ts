@@ -94,7 +94,8 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   }
   const table = new RouteTable(routes);
 
-  const router = Router();
+  // Case-sensitive, as route keys are: /_Routes may be a route of its own.
+  const router = Router({ caseSensitive: true });
 
   // The route check: answered before any route, always behind Backstage credentials.
   router.use(ROUTE_CHECK_PATH, async (req: Request, res: Response, next) => {
