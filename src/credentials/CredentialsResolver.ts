@@ -16,7 +16,7 @@ import {
   CredentialsCacheOptions,
   CredentialsFetcher,
 } from './cachedCredentials';
-import { credentialsEndpointFetcher } from './credentialsEndpoint';
+import { credentialsEndpointFetcher, shownEndpoint } from './credentialsEndpoint';
 import {
   awsErrorCode,
   CredentialsUnavailableError,
@@ -70,8 +70,7 @@ export function describeCredentialSource(source: CredentialSourceConfig): string
     case 'role':
       return `role ${source.roleArn} (assumed with ${describeCredentialSource(source.source)})`;
     case 'endpoint':
-      // The origin only: a token could hide in the path.
-      return `credentials endpoint ${new URL(source.url).origin}${source.roleArn ? ` (role ${source.roleArn})` : ''}`;
+      return `credentials endpoint ${shownEndpoint(source.url)}${source.roleArn ? ` (role ${source.roleArn})` : ''}`;
     default:
       throw new Error('unknown credential source');
   }

@@ -10,6 +10,14 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 /** Credentials without an expiry are used for this long. */
 const DEFAULT_LIFETIME_MS = 60 * 60 * 1000;
 
+/**
+ * How a credentials endpoint is named in messages, logs and the route check: its origin only,
+ * since a token could hide in its path.
+ */
+export function shownEndpoint(url: string): string {
+  return new URL(url).origin;
+}
+
 /** The endpoint answered more than {@link MAX_ANSWER_BYTES}. */
 class AnswerTooLargeError extends Error {}
 
@@ -25,8 +33,7 @@ class AnswerTooLargeError extends Error {}
 export function credentialsEndpointFetcher(
   source: CredentialsEndpointSource,
 ): CredentialsFetcher {
-  // Only the origin: a token could hide in the path, and these messages reach callers.
-  const where = new URL(source.url).origin;
+  const where = shownEndpoint(source.url);
   const fail = (what: string, code?: string) =>
     new CredentialsUnavailableError(
       `The credentials endpoint ${where} ${what}`,

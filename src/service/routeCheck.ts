@@ -5,6 +5,7 @@ import {
   IdentityCheck,
 } from '../credentials/CredentialsResolver';
 import { stsEndpointFor } from '../credentials/sts';
+import { shownEndpoint } from '../credentials/credentialsEndpoint';
 
 /** Where a route's credentials come from, as the route check shows it: no secrets. */
 export type CredentialSourceReport =
@@ -54,7 +55,7 @@ function describeSource(source: CredentialSourceConfig): CredentialSourceReport 
     case 'endpoint':
       return {
         source: 'credentials-endpoint',
-        endpoint: new URL(source.url).origin,
+        endpoint: shownEndpoint(source.url),
         ...(source.roleArn ? { roleArn: source.roleArn } : {}),
       };
     default:
