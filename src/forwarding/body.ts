@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
 import { PayloadTooLargeError } from './errors';
 
@@ -10,6 +11,15 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+/** A request body held whole, as it arrived, so that it can be signed and sent (again). */
+export interface BufferedBody {
+  /** The bytes as read from the caller, in order; never copied into one buffer. */
+  chunks: Buffer[];
+  length: number;
+  /** Lower-case hex SHA-256 of the bytes: the payload hash the signature covers. */
+  sha256: string;
+}
+
 function tooLarge(limit: number) {
   return new PayloadTooLargeError(
     `Request body is larger than this route's maxBodySize of ${limit} bytes; raise maxBodySize, or use unsignedPayload on an S3 route to stream it`,
@@ -17,28 +27,30 @@ function tooLarge(limit: number) {
 }
 
 /**
- * Reads the whole request body, exactly as sent, so that it can be hashed for the signature.
- * A declared Content-Length over the limit is refused before a byte is read; a chunked body
- * is refused as soon as it passes the limit, not after reading it all.
+ * Reads the whole request body, exactly as sent, hashing it as it arrives. A declared
+ * Content-Length over the limit is refused before a byte is read; a chunked body is refused
+ * as soon as it passes the limit, not after reading it all.
  */
 export async function readBody(
   req: IncomingMessage,
   limit: number,
-): Promise<Buffer> {
+): Promise<BufferedBody> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     throw tooLarge(limit);
   }
   const chunks: Buffer[] = [];
-  let size = 0;
+  const hash = createHash('sha256');
+  let length = 0;
   // destroyOnReturn: false keeps the connection open when we stop early, so that the
   // 413 can still be sent. A client that goes away makes the iterator throw.
   for await (const chunk of req.iterator({ destroyOnReturn: false })) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
+    length += (chunk as Buffer).length;
+    if (length > limit) {
       throw tooLarge(limit);
     }
+    hash.update(chunk as Buffer);
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks, size);
+  return { chunks, length, sha256: hash.digest('hex') };
 }

@@ -29,8 +29,8 @@ export interface SignedRequest {
   /** Path and query, exactly as signed. */
   path: string;
   headers: Record<string, string>;
-  /** A buffered body (replayable), a stream (S3 unsigned payload), or none. */
-  body?: Buffer | Readable;
+  /** A buffered body in its chunks (replayable), a stream (S3 unsigned payload), or none. */
+  body?: readonly Buffer[] | Readable;
 }
 
 /** Creates the keep-alive agent of one route: sequential requests share one connection. */
@@ -269,7 +269,12 @@ export function forward(
         body.once('error', () => upstream.destroy());
         pipeline(body, upstream, () => {});
       } else {
-        upstream.end(body);
+        // Corked: the chunks leave in one write, however many there are.
+        upstream.cork();
+        for (const chunk of body ?? []) {
+          upstream.write(chunk);
+        }
+        upstream.end();
       }
     };
 

@@ -150,7 +150,8 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const headers = filterRequestHeaders(req.headers, route.allowedHeaders);
       headers.host = route.hostHeader;
 
-      let body: Buffer | Request | undefined;
+      let body: readonly Buffer[] | Request | undefined;
+      let payloadHash: string | undefined;
       const withBody = hasBody(req);
       if (withBody && route.unsignedPayload) {
         body = req; // streamed as it arrives; Content-Length, if any, passes as sent
@@ -163,7 +164,8 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           // Always a length, never chunked: S3 and others refuse chunked uploads.
           headers['content-length'] = String(buffered?.length ?? 0);
         }
-        body = buffered;
+        body = buffered?.chunks;
+        payloadHash = buffered?.sha256;
       }
 
       const sign = async () => ({
@@ -178,7 +180,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           path: upstream.path,
           query: upstream.query,
           headers,
-          body: body instanceof Buffer ? body : undefined,
+          payloadHash,
           unsignedPayload: route.unsignedPayload,
         }),
       });

@@ -7,6 +7,11 @@ const Sha256 = Hash.bind(null, 'sha256');
 
 /** The value of x-amz-content-sha256 for a streamed S3 body. */
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+/** SHA-256 of no bytes: the payload hash of a request without a body. */
+export const EMPTY_SHA256 =
+  'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+const CONTENT_SHA256 = 'x-amz-content-sha256';
+const NOT_SIGNED_AS_HEADER = new Set([CONTENT_SHA256]);
 
 /** What a route signs for. */
 export interface SigningScope {
@@ -28,8 +33,11 @@ export interface RequestToSign {
   query: Record<string, string | string[]>;
   /** Lower-case header names; must include `host`. */
   headers: Record<string, string>;
-  /** The whole body, or undefined for none or for an unsigned (streamed) S3 body. */
-  body?: Uint8Array;
+  /**
+   * Lower-case hex SHA-256 of the whole body (hashed as it was read, see
+   * forwarding/body), or undefined for none. Ignored with `unsignedPayload`.
+   */
+  payloadHash?: string;
   /** Stream the body and sign it as UNSIGNED-PAYLOAD (S3 only). */
   unsignedPayload?: boolean;
 }
@@ -61,23 +69,37 @@ export class RouteSigner {
     });
   }
 
-  /** Returns the headers to send: the given ones plus x-amz-date, the token, the payload hash and authorization. */
+  /**
+   * Returns the headers to send: the given ones plus x-amz-date, the token, authorization,
+   * and for S3 and OpenSearch Serverless the payload hash.
+   */
   async sign(request: RequestToSign): Promise<Record<string, string>> {
-    const headers = { ...request.headers };
-    if (request.unsignedPayload) {
-      headers['x-amz-content-sha256'] = UNSIGNED_PAYLOAD;
+    // The signer takes a payload hash given as x-amz-content-sha256 instead of hashing a
+    // body itself. Services other than S3 and aoss get the hash in the signature only:
+    // the header is neither signed nor sent.
+    const headers = {
+      ...request.headers,
+      [CONTENT_SHA256]: request.unsignedPayload
+        ? UNSIGNED_PAYLOAD
+        : request.payloadHash ?? EMPTY_SHA256,
+    };
+    const signed = await this.signer.sign(
+      {
+        method: request.method,
+        protocol: request.protocol,
+        hostname: request.hostname,
+        port: request.port,
+        path: request.path,
+        query: request.query,
+        headers,
+      },
+      this.sendsContentSha256 ? {} : { unsignableHeaders: NOT_SIGNED_AS_HEADER },
+    );
+    const sent = signed.headers as Record<string, string>;
+    if (!this.sendsContentSha256) {
+      delete sent[CONTENT_SHA256];
     }
-    const signed = await this.signer.sign({
-      method: request.method,
-      protocol: request.protocol,
-      hostname: request.hostname,
-      port: request.port,
-      path: request.path,
-      query: request.query,
-      headers,
-      body: request.unsignedPayload ? undefined : request.body,
-    });
-    return signed.headers as Record<string, string>;
+    return sent;
   }
 }
 
