@@ -4,16 +4,14 @@
  * (`baseline`, the unsigned proxy). Its configuration comes from the `--config` file the
  * orchestrator wrote, as for any Backstage backend.
  *
- * Started with --expose-gc: on SIGUSR2 it collects garbage, so that the orchestrator can tell
- * memory that is retained from memory the garbage collector has not yet reclaimed.
+ * It answers the orchestrator's memory questions (bench/memoryProbe.ts).
  */
 import { createBackend } from '@backstage/backend-defaults';
+import { answerMemoryQuestions } from './memoryProbe';
 
 async function main() {
   const which = process.argv[2];
-  process.on('SIGUSR2', () => {
-    (globalThis as { gc?: () => void }).gc?.();
-  });
+  answerMemoryQuestions();
   const backend = createBackend();
   if (which === 'ours') {
     backend.add(import('../src'));
@@ -24,10 +22,12 @@ async function main() {
   }
   await backend.start();
   process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
-  const stop = async () => {
-    await backend.stop();
-    process.exit(0);
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= backend.stop().then(() => process.exit(0));
+    return stopping;
   };
+  process.once('disconnect', stop); // the orchestrator has gone
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

@@ -70,6 +70,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
 }
 
 async function main() {
+  process.once('disconnect', () => process.exit(0)); // the orchestrator has gone
   const [certFile, keyFile] = process.argv.slice(2);
   const plain = http.createServer({ keepAliveTimeout: 5000 }, handle);
   const secure = https.createServer(
