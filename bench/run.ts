@@ -267,6 +267,7 @@ proxy:
   process.stdout.write(
     report.render(
       `${QUICK ? 'Quick' : 'Full'} run on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} CPUs), Node ${process.version}; medians of ${SETTINGS.rounds} round(s) unless marked 'largest', systems interleaved.`,
+      !QUICK,
     ),
   );
 }
