@@ -269,8 +269,7 @@ export function forward(
         body.once('error', () => upstream.destroy());
         pipeline(body, upstream, () => {});
       } else {
-        // Corked: the chunks leave in one write, however many there are.
-        upstream.cork();
+        // The request has no socket yet: the chunks are queued and leave together once it has.
         for (const chunk of body ?? []) {
           upstream.write(chunk);
         }
