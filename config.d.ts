@@ -10,7 +10,7 @@ export interface Config {
   proxysigv4?: {
     /**
      * Compatibility with `@segment/backstage-plugin-proxy-sigv4-backend`: `true` lets every
-     * route that does not set `credentials` accept requests without Backstage credentials
+     * route that sets neither `credentials` nor `permission` accept requests without Backstage credentials
      * (logged as a warning). Default `false`: every route requires a Backstage user or
      * service token.
      *
@@ -165,12 +165,23 @@ export interface Config {
           };
           /**
            * Who may call the route. `require` (default): a Backstage user or service token.
+           * `user-cookie`: the same, and for GET and HEAD also the Backstage user cookie (so
+           * that `<img src>` can load an object); other methods still need a token.
            * `dangerously-allow-unauthenticated`: anyone who can reach the backend, logged as
            * a warning at start.
            *
            * @visibility backend
            */
-          credentials?: 'require' | 'dangerously-allow-unauthenticated';
+          credentials?: 'require' | 'user-cookie' | 'dangerously-allow-unauthenticated';
+          /**
+           * A Backstage permission name, e.g. `proxy-sigv4.reports.read`. Every request is
+           * authorised with the permission framework first, the method given as the
+           * `action` attribute (GET, HEAD, OPTIONS: read; POST: create; PUT, PATCH: update;
+           * DELETE: delete); denied: 403. Not with `dangerously-allow-unauthenticated`.
+           *
+           * @visibility backend
+           */
+          permission?: string;
           /**
            * HTTP methods the route accepts (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
            * Others get 405. Default: all of these seven.

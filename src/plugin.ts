@@ -3,6 +3,15 @@ import {
   createBackendPlugin,
 } from '@backstage/backend-plugin-api';
 import { createRouter } from './service/router';
+import { routePermission } from './access/admitCaller';
+
+/**
+ * The path of a route as an auth policy path. Backstage reads policy paths as path-to-regexp
+ * patterns, in which `:`, `*`, `(`, `+` and others are syntax; a route key means itself.
+ */
+function policyPath(route: string): string {
+  return (route || '/').replace(/[:*?+!()[\]{}\\]/g, '\\$&');
+}
 
 /**
  * The SigV4 proxy plugin: `proxysigv4` routes, served under `/api/proxy-sigv4`.
@@ -19,21 +28,48 @@ export const proxySigV4Plugin = createBackendPlugin({
         httpRouter: coreServices.httpRouter,
         httpAuth: coreServices.httpAuth,
         lifecycle: coreServices.lifecycle,
+        permissions: coreServices.permissions,
+        permissionsRegistry: coreServices.permissionsRegistry,
+        auditor: coreServices.auditor,
       },
-      async init({ config, logger, httpRouter, httpAuth, lifecycle }) {
-        const proxy = createRouter({ config, logger, httpAuth });
+      async init({
+        config,
+        logger,
+        httpRouter,
+        httpAuth,
+        lifecycle,
+        permissions,
+        permissionsRegistry,
+        auditor,
+      }) {
+        const proxy = createRouter({ config, logger, httpAuth, permissions, auditor });
+        const named = proxy.routes.flatMap(r => (r.permission ? [r.permission] : []));
+        if (named.length) {
+          // Listed in the permission framework's metadata, for policy authors and tools.
+          permissionsRegistry.addPermissions([...new Set(named)].map(routePermission));
+        }
         for (const route of proxy.routes) {
           const open = route.credentialsPolicy === 'dangerously-allow-unauthenticated';
           if (open) {
             // The router checks credentials itself on every other route; this policy only
             // lets anonymous requests reach the router for the routes that opted out.
-            httpRouter.addAuthPolicy({ path: route.route || '/', allow: 'unauthenticated' });
+            httpRouter.addAuthPolicy({ path: policyPath(route.route), allow: 'unauthenticated' });
             logger.warn(
               `proxysigv4 route ${route.route || '/'} accepts requests without Backstage credentials: anyone who can reach this backend can use its AWS credentials`,
             );
           }
+          if (route.credentialsPolicy === 'user-cookie') {
+            // Lets the Backstage user cookie through to the router, which accepts it for
+            // GET and HEAD only.
+            httpRouter.addAuthPolicy({ path: policyPath(route.route), allow: 'user-cookie' });
+          }
+          const notes = [
+            open && 'unauthenticated',
+            route.credentialsPolicy === 'user-cookie' && 'user cookie accepted for GET and HEAD',
+            route.permission && `permission ${route.permission}`,
+          ].filter(Boolean);
           logger.info(
-            `proxysigv4 route ${route.route || '/'} -> ${route.target} (service ${route.service}, region ${route.region}${open ? ', unauthenticated' : ''})`,
+            `proxysigv4 route ${route.route || '/'} -> ${route.target} (service ${route.service}, region ${route.region}${notes.map(n => `, ${n}`).join('')})`,
           );
         }
         httpRouter.use(proxy.router);

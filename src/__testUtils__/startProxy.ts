@@ -32,7 +32,11 @@ export interface RunningProxy {
 export async function startProxy(
   proxysigv4: JsonObject,
   extraConfig: JsonObject = {},
-  options: { logger?: ServiceFactory<LoggerService, any, any> } = {},
+  options: {
+    logger?: ServiceFactory<LoggerService, any, any>;
+    /** More plugins, modules or service factories for the backend. */
+    features?: Parameters<typeof startTestBackend>[0]['features'];
+  } = {},
 ): Promise<RunningProxy> {
   const backend = await startTestBackend({
     features: [
@@ -45,6 +49,7 @@ export async function startProxy(
         },
       }),
       ...(options.logger ? [options.logger] : []),
+      ...(options.features ?? []),
       mockServices.httpAuth.factory({
         defaultCredentials: mockCredentials.none(),
       }),

@@ -206,7 +206,25 @@ describe('readProxyConfig', () => {
     expect(routes[0].credentialsPolicy).toBe('require');
   });
 
+  it('reads user-cookie routes and permissions; a permission closes a route the Segment switch would open', () => {
+    const api = 'https://abc.execute-api.us-east-1.amazonaws.com';
+    const { routes } = read({
+      allowUnauthenticatedRequests: true,
+      '/img': { target: api, credentials: 'user-cookie', permission: 'proxy-sigv4.img.read' },
+      '/reports': { target: api, permission: 'proxy-sigv4.reports.use' },
+      '/open': api,
+    });
+    expect(routes.map(r => [r.route, r.credentialsPolicy, r.permission])).toEqual([
+      ['/img', 'user-cookie', 'proxy-sigv4.img.read'],
+      ['/reports', 'require', 'proxy-sigv4.reports.use'],
+      ['/open', 'dangerously-allow-unauthenticated', undefined],
+    ]);
+  });
+
   it.each<[string, JsonObject, RegExp]>([
+    ['a permission on an open route', { '/r': { target: 'https://s3.amazonaws.com', credentials: 'dangerously-allow-unauthenticated', permission: 'p.read' } }, /\.permission: needs callers with Backstage credentials/],
+    ['a permission name with spaces', { '/r': { target: 'https://s3.amazonaws.com', permission: 'read all' } }, /\.permission: 'read all' is not a permission name/],
+    ['a permission that is not a string', { '/r': { target: 'https://s3.amazonaws.com', permission: true } }, /\.permission: must be a non-empty string/],
     ['an unknown field', { '/r': { target: 'https://s3.amazonaws.com', tagret: 'x' } }, /proxysigv4\['\/r'\]\.tagret: unknown field/],
     ['a missing target', { '/r': { service: 's3' } }, /proxysigv4\['\/r'\]\.target: is required/],
     ['a bad URL', { '/r': 'not a url' }, /proxysigv4\['\/r'\]\.target: 'not a url' is not a valid URL/],
@@ -226,7 +244,7 @@ describe('readProxyConfig', () => {
     ['a bad service', { '/r': { target: 'https://s3.amazonaws.com', service: 'S3 ' } }, /\.service: 'S3' is not a valid signing name/],
     ['a bad account id', { '/r': { target: 'https://s3.amazonaws.com', accountId: '1234' } }, /\.accountId: must be a 12-digit/],
     ['a numeric account id', { '/r': { target: 'https://s3.amazonaws.com', accountId: 123456789012 } }, /\.accountId: must be a non-empty string/],
-    ['a bad credentials policy', { '/r': { target: 'https://s3.amazonaws.com', credentials: 'forward' } }, /\.credentials: 'forward' is not one of/],
+    ['a bad credentials policy', { '/r': { target: 'https://s3.amazonaws.com', credentials: 'forward' } }, /\.credentials: 'forward' is not one of require, user-cookie, dangerously-allow-unauthenticated/],
     ['a forbidden request header', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['Authorization'] } }, /\.allowedHeaders: 'Authorization' can never be forwarded/],
     ['a forbidden signing header', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['x-amz-security-token'] } }, /\.allowedHeaders: .* can never be forwarded/],
     ['a cookie header', { '/r': { target: 'https://s3.amazonaws.com', allowedHeaders: ['cookie'] } }, /\.allowedHeaders: 'cookie' can never be forwarded/],

@@ -39,6 +39,7 @@ const ROUTE_FIELDS = new Set([
   'stsEndpoint',
   'credentialsEndpoint',
   'credentials',
+  'permission',
   'allowedMethods',
   'allowedHeaders',
   'allowedResponseHeaders',
@@ -46,6 +47,15 @@ const ROUTE_FIELDS = new Set([
   'unsignedPayload',
   'timeout',
 ]);
+
+const CREDENTIALS_POLICIES: readonly CredentialsPolicy[] = [
+  'require',
+  'user-cookie',
+  'dangerously-allow-unauthenticated',
+];
+
+/** A Backstage permission name, e.g. `proxy-sigv4.reports.use`. */
+const PERMISSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /** The methods a route can allow; also the default. */
 const METHODS: ReadonlySet<string> = new Set([
@@ -344,14 +354,23 @@ function readRoute(
     }
   }
 
-  let credentialsPolicy: CredentialsPolicy = allowUnauthenticatedRequests
-    ? 'dangerously-allow-unauthenticated'
-    : 'require';
+  const permission = str('permission');
+  if (permission !== undefined && !PERMISSION_NAME.test(permission)) {
+    fail('permission', `'${permission}' is not a permission name such as proxy-sigv4.reports.use (letters, digits, '.', '_', '-'; at most 200 characters)`);
+  }
   const credentials = str('credentials');
+  if (credentials !== undefined && !CREDENTIALS_POLICIES.includes(credentials as CredentialsPolicy)) {
+    fail('credentials', `'${credentials}' is not one of ${CREDENTIALS_POLICIES.join(', ')}`);
+  }
+  if (permission !== undefined && credentials === 'dangerously-allow-unauthenticated') {
+    fail('permission', 'needs callers with Backstage credentials; it cannot be used with credentials: dangerously-allow-unauthenticated');
+  }
+  // A route with a permission needs to know its caller, whatever allowUnauthenticatedRequests says.
+  let credentialsPolicy: CredentialsPolicy =
+    allowUnauthenticatedRequests && permission === undefined
+      ? 'dangerously-allow-unauthenticated'
+      : 'require';
   if (credentials !== undefined) {
-    if (credentials !== 'require' && credentials !== 'dangerously-allow-unauthenticated') {
-      fail('credentials', `'${credentials}' is not one of require, dangerously-allow-unauthenticated`);
-    }
     credentialsPolicy = credentials as CredentialsPolicy;
   }
 
@@ -412,6 +431,7 @@ function readRoute(
     credentialSource,
     sts,
     credentialsPolicy,
+    permission,
     allowedMethods,
     allowedHeaders,
     allowedResponseHeaders,

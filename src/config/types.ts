@@ -1,5 +1,11 @@
-/** How a route treats callers without Backstage credentials. */
-export type CredentialsPolicy = 'require' | 'dangerously-allow-unauthenticated';
+/**
+ * Who may call a route: `require`, a Backstage user or service token; `user-cookie`, also
+ * the Backstage user cookie, for GET and HEAD; `dangerously-allow-unauthenticated`, anyone.
+ */
+export type CredentialsPolicy =
+  | 'require'
+  | 'user-cookie'
+  | 'dangerously-allow-unauthenticated';
 
 /** Credentials that the plugin gets without STS: the main account's, or an `aws.accounts` entry's. */
 export type BaseCredentialSource =
@@ -64,6 +70,11 @@ export interface RouteConfig {
   /** The STS endpoint for this route's identity check (and AssumeRole). */
   sts: StsTarget;
   credentialsPolicy: CredentialsPolicy;
+  /**
+   * Name of the Backstage permission a caller must be granted to use the route, or
+   * undefined for none.
+   */
+  permission?: string;
   /** Upper-case methods the route accepts (default: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS). */
   allowedMethods: ReadonlySet<string>;
   /** Lower-case names added to the default request header allowlist. */

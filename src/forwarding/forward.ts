@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { Readable, pipeline } from 'node:stream';
-import { filterResponseHeaders } from './responseHeaders';
+import { addSandboxPolicy, filterResponseHeaders } from './responseHeaders';
 import { BadGatewayError, GatewayTimeoutError } from './errors';
 import {
   isRejectedCredentials,
@@ -67,6 +67,11 @@ export interface ForwardOptions {
    * the request signed again with fresh credentials. Rejecting passes the error on.
    */
   resignAfterRejectedCredentials?: () => Promise<SignedRequest>;
+  /**
+   * Counted as bytes flow: a streamed request body's bytes as they are sent on, and the
+   * response body's bytes as they are passed back.
+   */
+  transferred?: { requestBytes: number; responseBytes: number };
 }
 
 /**
@@ -153,8 +158,11 @@ export function forward(
           upRes.headers,
           target.allowedResponseHeaders,
         );
+        addSandboxPolicy(headers, res.getHeader('content-security-policy'));
         res.writeHead(upRes.statusCode ?? 502, headers);
         settle();
+        const transferred = options.transferred;
+        if (transferred) transferred.responseBytes += head?.length ?? 0;
         if (complete) {
           res.end(head);
           return;
@@ -169,6 +177,11 @@ export function forward(
             res.destroy();
           }
         });
+        if (transferred) {
+          upRes.on('data', (chunk: Buffer) => {
+            transferred.responseBytes += chunk.length;
+          });
+        }
       };
 
       upstream.once('response', upRes => {
@@ -264,8 +277,12 @@ export function forward(
 
       const body = current.body;
       if (body instanceof Readable) {
-        body.on('data', arm);
-        upstream.once('close', () => body.off('data', arm));
+        const onData = (chunk: Buffer) => {
+          arm();
+          if (options.transferred) options.transferred.requestBytes += chunk.length;
+        };
+        body.on('data', onData);
+        upstream.once('close', () => body.off('data', onData));
         body.once('error', () => upstream.destroy());
         pipeline(body, upstream, () => {});
       } else {

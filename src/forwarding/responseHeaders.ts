@@ -59,3 +59,21 @@ export function filterResponseHeaders(
   }
   return out;
 }
+
+/**
+ * Sandboxes an answer for browsers that open it: `Content-Security-Policy: sandbox`, added to
+ * any policy already set (Backstage's helmet) or passed from the upstream, so that both apply.
+ * An HTML or SVG object opened through the proxy (a `user-cookie` or open route can be opened
+ * by a link) then runs no script and has no origin: it cannot act as the backend's origin
+ * with the caller's cookie. Images, media, and `fetch()` callers are unaffected.
+ */
+export function addSandboxPolicy(
+  headers: OutgoingHttpHeaders,
+  alreadySet: OutgoingHttpHeaders[string],
+): void {
+  const policies = [alreadySet, headers['content-security-policy']]
+    .flat()
+    .filter((p): p is string => typeof p === 'string' && p !== '');
+  // Policies separated by commas are enforced each, as separate headers would be.
+  headers['content-security-policy'] = [...policies, 'sandbox'].join(', ');
+}

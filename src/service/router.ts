@@ -1,8 +1,10 @@
 import express, { Request, Response } from 'express';
 import Router from 'express-promise-router';
 import {
+  AuditorService,
   HttpAuthService,
   LoggerService,
+  PermissionsService,
 } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
 import { NotFoundError } from '@backstage/errors';
@@ -29,6 +31,8 @@ import {
   sendError,
   statusOf,
 } from '../forwarding/errors';
+import { CallerAdmission } from '../access/admitCaller';
+import { AuditedRequest, auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
 import { checkRoute, logRouteChecks } from './routeCheck';
 
@@ -37,6 +41,13 @@ export interface RouterOptions {
   config: Config;
   logger: LoggerService;
   httpAuth: HttpAuthService;
+  /**
+   * Checks the routes' `permission`s. Required when a route names a permission; the plugin
+   * passes `coreServices.permissions`.
+   */
+  permissions?: PermissionsService;
+  /** Records every request to a route; the plugin passes `coreServices.auditor`. None: no records. */
+  auditor?: AuditorService;
   /** Where AWS credentials come from; by default `DefaultAwsCredentialsManager.fromConfig(config)`. */
   credentialsManager?: AwsCredentialsManager;
 }
@@ -69,8 +80,15 @@ interface RouteRuntime {
  * configuration. Every route requires Backstage credentials unless it opted out.
  */
 export function createRouter(options: RouterOptions): ProxyRouter {
-  const { config, logger, httpAuth } = options;
+  const { config, logger, httpAuth, auditor } = options;
   const { routes, checkCredentialsOnStart } = readProxyConfig(config);
+  const withPermission = routes.find(r => r.permission !== undefined);
+  if (withPermission && !options.permissions) {
+    throw new Error(
+      `proxysigv4 route ${withPermission.route || '/'} names a permission, but the router was given no permissions service`,
+    );
+  }
+  const admission = new CallerAdmission(httpAuth, options.permissions!);
   const resolver = options.credentialsManager
     ? new CredentialsResolver(options.credentialsManager, { logger })
     : CredentialsResolver.fromConfig(config, { logger });
@@ -127,6 +145,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
     let routeLabel = '?';
+    let audited: AuditedRequest | undefined;
     try {
       match = table.match(req.url);
       routeLabel = match?.route.route || '/';
@@ -135,10 +154,10 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       }
       const { route, rest, rawQuery } = match;
       const runtime = runtimes.get(route)!;
+      audited = auditor && auditRequest(auditor, logger, req, res, routeLabel);
 
-      if (route.credentialsPolicy === 'require') {
-        await httpAuth.credentials(req, { allow: ['user', 'service'] });
-      }
+      const caller = await admission.admit(req, route);
+      if (audited) audited.caller = caller;
       if (!route.allowedMethods.has(req.method)) {
         throw new MethodNotAllowedError(
           `Method ${req.method} is not allowed on route ${routeLabel}`,
@@ -166,6 +185,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         }
         body = buffered?.chunks;
         payloadHash = buffered?.sha256;
+        if (audited) audited.requestBytes = buffered?.length ?? 0;
       }
 
       const sign = async () => ({
@@ -196,8 +216,10 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           runtime.credentials.invalidate(signingAccessKeyId(signed.headers));
           return sign();
         },
+        transferred: audited,
       });
     } catch (error) {
+      if (audited) audited.error = error as Error;
       if (clientGone(res)) {
         // The client went away (mid-upload, say): nobody to answer, nothing went upstream.
         logger.debug(`proxysigv4 route ${routeLabel}: client closed the connection`);

@@ -1,0 +1,96 @@
+import { Request, Response } from 'express';
+import {
+  AuditorService,
+  AuditorServiceEvent,
+  BackstageCredentials,
+  LoggerService,
+} from '@backstage/backend-plugin-api';
+
+/** The auditor's event id for a request to a route: `proxy-sigv4.proxy-request` in the log. */
+export const AUDIT_EVENT_ID = 'proxy-request';
+
+/** Methods recorded with severity `low`; the others, which change things, with `medium`. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** What the router learns about a request as it is handled, for its audit record. */
+export interface AuditedRequest {
+  /** Who called, once admitted (undefined: anonymous, or not admitted). */
+  caller?: BackstageCredentials;
+  /** Request body bytes received from the caller and sent on. */
+  requestBytes: number;
+  /** Response body bytes received from the upstream and passed back to the caller. */
+  responseBytes: number;
+  /** Set when the proxy answered with an error of its own, or could not finish. */
+  error?: Error;
+}
+
+function describeCaller(credentials: BackstageCredentials | undefined): string {
+  const principal = credentials?.principal as
+    | { type: 'user'; userEntityRef: string }
+    | { type: 'service'; subject: string }
+    | { type: 'none' }
+    | undefined;
+  switch (principal?.type) {
+    case 'user':
+      return principal.userEntityRef;
+    case 'service':
+      return principal.subject;
+    default:
+      return 'anonymous';
+  }
+}
+
+/**
+ * Records a request to a route through Backstage's auditor: an `initiated` event now, and a
+ * `succeeded` or `failed` one when the exchange is over, with the route, method, path (never
+ * the query), caller, status and body sizes. Never headers, bodies or credentials. The
+ * request is never delayed by the auditor, and an auditor failure is logged, not thrown.
+ *
+ * `succeeded` means the upstream's answer was passed back whole, whatever its status;
+ * `failed` means the proxy answered with an error of its own, or the exchange was cut off.
+ */
+export function auditRequest(
+  auditor: AuditorService,
+  logger: LoggerService,
+  req: Request,
+  res: Response,
+  route: string,
+): AuditedRequest {
+  const audited: AuditedRequest = { requestBytes: 0, responseBytes: 0 };
+  const options = {
+    eventId: AUDIT_EVENT_ID,
+    severityLevel: READ_METHODS.has(req.method) ? ('low' as const) : ('medium' as const),
+    meta: { route, method: req.method, path: req.path },
+  };
+  const event: Promise<AuditorServiceEvent> = auditor
+    .createEvent({ ...options, request: req })
+    // The auditor cannot tell who sent a token it cannot verify (possible on an open
+    // route): record the request without it.
+    .catch(() =>
+      auditor.createEvent({ ...options, meta: { ...options.meta, invalidToken: true } }),
+    );
+
+  res.once('close', () => {
+    const complete = res.writableFinished;
+    const meta = {
+      caller: describeCaller(audited.caller),
+      status: res.headersSent ? res.statusCode : null,
+      requestBytes: audited.requestBytes,
+      responseBytes: audited.responseBytes,
+    };
+    let error = audited.error;
+    if (!error && !complete) {
+      error = new Error(
+        res.headersSent
+          ? 'The response was cut off before its end'
+          : 'The caller closed the connection before an answer',
+      );
+    }
+    event
+      .then(e => (error ? e.fail({ error, meta }) : e.success({ meta })))
+      .catch(failure =>
+        logger.warn(`proxysigv4 route ${route}: could not record the request with the auditor: ${failure}`),
+      );
+  });
+  return audited;
+}

@@ -1,0 +1,15 @@
+import { addSandboxPolicy } from './responseHeaders';
+
+describe('addSandboxPolicy', () => {
+  it("keeps the policies already there (Backstage's, the upstream's) and adds the sandbox beside them", () => {
+    const headers = { 'content-security-policy': "img-src 'none'" };
+    addSandboxPolicy(headers, "default-src 'self'");
+    expect(headers['content-security-policy']).toBe("default-src 'self', img-src 'none', sandbox");
+  });
+
+  it('adds the sandbox alone when no policy is set', () => {
+    const headers = {};
+    addSandboxPolicy(headers, undefined);
+    expect(headers).toEqual({ 'content-security-policy': 'sandbox' });
+  });
+});
