@@ -11,8 +11,8 @@ export function answerMemoryQuestions() {
     // Buffers are freed by a sweeper after the collection: give it time, then collect again.
     setTimeout(() => {
       gc();
-      const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
-      process.send?.({ memory: { rss, heapUsed, arrayBuffers } });
+      const { rss, heapUsed, heapTotal, arrayBuffers } = process.memoryUsage();
+      process.send?.({ memory: { rss, heapUsed, heapTotal, arrayBuffers } });
     }, 300);
   });
 }

@@ -112,6 +112,8 @@ export function cpuTime(pid: number): number {
 export interface Memory {
   rss: number;
   heapUsed: number;
+  /** The heap V8 has reserved: it grows under allocation pressure (the young generation). */
+  heapTotal: number;
   /** Bytes held by ArrayBuffers and Buffers: request and response bodies among them. */
   arrayBuffers: number;
 }
