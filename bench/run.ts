@@ -22,13 +22,14 @@ import { measureSigning } from './signing';
 import { collectedMemory, cpuTime, freePort, startProcess, stopAll } from './processes';
 import { getJson, MiB, transfer, withMemory } from './measure';
 import { Report, System, SYSTEMS } from './report';
+import { runLoad } from './load';
 
 const argument = (name: string) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] ?? '' : undefined;
 };
 const QUICK = process.argv.includes('--quick');
-const FIGURES = ['small', 'download', 'upload', 'signed', 'connections', 'signing'] as const;
+const FIGURES = ['small', 'download', 'upload', 'signed', 'connections', 'signing', 'load'] as const;
 type Figure = (typeof FIGURES)[number];
 /** `--only small,download`: only these figures (to profile one of them). */
 const ONLY = argument('--only')?.split(',');
@@ -65,6 +66,24 @@ async function main() {
 
   log(`bench: ${QUICK ? 'quick' : 'full'} run, ${os.cpus().length} CPUs, Node ${process.version}`);
 
+  // The side-by-side figures, unless only the load test was asked for; then the load test.
+  if (FIGURES.some(figure => figure !== 'load' && runs(figure))) {
+    process.stdout.write(await sideBySide(dir, certFile, keyFile, pems.cert));
+  }
+  if (runs('load')) {
+    process.stdout.write(
+      await runLoad({ quick: QUICK, dir, token: TOKEN, nodeOptions: CPU_PROF ? profile('load') : [] }),
+    );
+  }
+}
+
+// One folder per backend: each thread (the module loader's too) writes its own profile.
+function profile(name: string) {
+  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF, name)}`] : [];
+}
+
+/** The figures that set ours beside the upstream, the Node pipe and the baseline: one table. */
+async function sideBySide(dir: string, certFile: string, keyFile: string, cert: string): Promise<string> {
   const upstream = await startProcess('upstream', ['bench/upstream.ts', certFile, keyFile]);
   const up = { http: upstream.ready.http as number, https: upstream.ready.https as number };
   const ports = { ours: await freePort(), baseline: await freePort() };
@@ -100,9 +119,6 @@ proxy:
   fs.writeFileSync(path.join(dir, 'ours.yaml'), oursYaml);
   fs.writeFileSync(path.join(dir, 'baseline.yaml'), baselineYaml);
   const backendEnv = { NODE_EXTRA_CA_CERTS: certFile, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
-  // One folder per backend: each thread (the module loader's too) writes its own profile.
-  const profile = (name: string) =>
-    CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF, name)}`] : [];
   const start = (name: 'ours' | 'baseline') =>
     startProcess(name, ['bench/backend.ts', name, '--config', path.join(dir, `${name}.yaml`)], backendEnv, profile(name));
   const [ours, baseline, node] = await Promise.all([
@@ -139,7 +155,7 @@ proxy:
   // Sanity: every system answers every route before anything is measured.
   for (const system of SYSTEMS) {
     for (const route of ['http', 'https'] as const) {
-      const r = await transfer(`${base(system, route)}/small`, { headers: headers(system), ca: pems.cert });
+      const r = await transfer(`${base(system, route)}/small`, { headers: headers(system), ca: cert });
       if (r.status !== 200) throw new Error(`${system} ${route}: GET small answered ${r.status}`);
     }
   }
@@ -264,11 +280,9 @@ proxy:
     report.record('signing one request (credentials cached)', 'µs', 'ours', signing, { on: 'ours', at: 'most', value: 50 });
   }
 
-  process.stdout.write(
-    report.render(
-      `${QUICK ? 'Quick' : 'Full'} run on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} CPUs), Node ${process.version}; medians of ${SETTINGS.rounds} round(s) unless marked 'largest', systems interleaved.`,
-      !QUICK,
-    ),
+  return report.render(
+    `${QUICK ? 'Quick' : 'Full'} run on ${os.cpus()[0]?.model ?? 'unknown CPU'} (${os.cpus().length} CPUs), Node ${process.version}; medians of ${SETTINGS.rounds} round(s) unless marked 'largest', systems interleaved.`,
+    !QUICK,
   );
 }
 
