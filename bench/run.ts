@@ -10,6 +10,9 @@
  * round), and prints one table with ours/baseline ratios and the targets of issue 4.
  * `--quick` runs a little of each (CI's smoke check); its figures are too short to judge
  * the targets by.
+ *
+ * Then the load test of issue 5 (bench/load.ts, figure `load`), with processes of its own:
+ * ours alone under a mixed load while its credentials rotate; a table of its own.
  */
 import { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -72,7 +75,7 @@ async function main() {
   }
   if (runs('load')) {
     process.stdout.write(
-      await runLoad({ quick: QUICK, dir, token: TOKEN, nodeOptions: CPU_PROF ? profile('load') : [] }),
+      await runLoad({ quick: QUICK, dir, token: TOKEN, nodeOptions: profile('load') }),
     );
   }
 }
