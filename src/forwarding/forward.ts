@@ -47,6 +47,12 @@ export function createAgent(protocol: 'http:' | 'https:'): http.Agent {
     : new http.Agent(options);
 }
 
+/**
+ * How long a streamed body waits for the upstream's `100 Continue` before it is sent anyway,
+ * for servers that ignore `Expect` (curl waits as long).
+ */
+export const CONTINUE_WAIT_MS = 1000;
+
 const RETRYABLE_ON_REUSED_SOCKET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 /** Only these are sent again after a reset on a pooled connection: the upstream may have seen the first. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -107,15 +113,25 @@ export function forward(
 
     const attempt = (current: SignedRequest, resetRetried: boolean) => {
       const transport = target.protocol === 'https:' ? https : http;
+      const streamed = current.body instanceof Readable;
       const upstream = transport.request({
         protocol: target.protocol,
         hostname: target.hostname,
         port: target.port,
         method: current.method,
         path: current.path,
-        headers: current.headers,
+        // A streamed body waits for the upstream's go-ahead, as the AWS SDKs' uploads do:
+        // S3 refuses a request it will not accept (AccessDenied, ExpiredToken, ...) before
+        // the body, and that answer reaches the caller instead of a reset mid-upload.
+        // (`expect` is never signed.)
+        headers: streamed ? { ...current.headers, expect: '100-continue' } : current.headers,
         agent: target.agent,
       });
+      /** Set once a streamed body has begun to be sent. */
+      let bodyStarted = false;
+      /** Set when a streamed body was withheld because the upstream answered first. */
+      let withheld = false;
+      let continueTimer: NodeJS.Timeout | undefined;
 
       let timer: NodeJS.Timeout | undefined;
       let responded = false;
@@ -159,6 +175,13 @@ export function forward(
           target.allowedResponseHeaders,
         );
         addSandboxPolicy(headers, res.getHeader('content-security-policy'));
+        if (streamed && !bodyStarted) {
+          // Answered before the body: it is never sent, and the caller's unread upload
+          // ends with this connection.
+          withheld = true;
+          clearTimeout(continueTimer);
+          headers.connection = 'close';
+        }
         res.writeHead(upRes.statusCode ?? 502, headers);
         settle();
         const transferred = options.transferred;
@@ -175,6 +198,9 @@ export function forward(
             // Cut off visibly: never end a truncated body cleanly.
             upstream.destroy();
             res.destroy();
+          } else if (withheld) {
+            // The request was never finished: its connection cannot carry another.
+            upstream.destroy();
           }
         });
         if (transferred) {
@@ -277,14 +303,22 @@ export function forward(
 
       const body = current.body;
       if (body instanceof Readable) {
-        const onData = (chunk: Buffer) => {
-          arm();
-          if (options.transferred) options.transferred.requestBytes += chunk.length;
+        const start = () => {
+          clearTimeout(continueTimer);
+          if (bodyStarted || withheld || finished) return;
+          bodyStarted = true;
+          const onData = (chunk: Buffer) => {
+            arm();
+            if (options.transferred) options.transferred.requestBytes += chunk.length;
+          };
+          body.on('data', onData);
+          upstream.once('close', () => body.off('data', onData));
+          body.once('error', () => upstream.destroy());
+          pipeline(body, upstream, () => {});
         };
-        body.on('data', onData);
-        upstream.once('close', () => body.off('data', onData));
-        body.once('error', () => upstream.destroy());
-        pipeline(body, upstream, () => {});
+        upstream.once('continue', start);
+        continueTimer = setTimeout(start, CONTINUE_WAIT_MS);
+        upstream.once('close', () => clearTimeout(continueTimer));
       } else {
         // The request has no socket yet: the chunks are queued and leave together once it has.
         for (const chunk of body ?? []) {
