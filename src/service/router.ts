@@ -35,6 +35,7 @@ import { CallerAdmission } from '../access/admitCaller';
 import { AuditedRequest, auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
 import { checkRoute, logRouteChecks } from './routeCheck';
+import { refuseVersionlessRequestLine } from './httpVersion';
 
 /** Options for {@link createRouter}. */
 export interface RouterOptions {
@@ -114,6 +115,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
 
   // Case-sensitive, as route keys are: /_Routes may be a route of its own.
   const router = Router({ caseSensitive: true });
+  router.use(refuseVersionlessRequestLine);
 
   // The route check: answered before any route, always behind Backstage credentials.
   router.use(ROUTE_CHECK_PATH, async (req: Request, res: Response, next) => {
