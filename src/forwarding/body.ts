@@ -1,9 +1,21 @@
 import { createHash } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
+import { InputError } from '@backstage/errors';
 import { PayloadTooLargeError } from './errors';
 
-/** True when the request carries a body (a Content-Length above zero, or chunked). */
+/**
+ * True when the request carries a body (a Content-Length above zero, or chunked). Throws
+ * for a transfer coding other than plain `chunked` (`gzip, chunked`, say): Node removes
+ * only the chunked framing, so the body would be signed and sent still in the other coding,
+ * with nothing to tell the upstream so.
+ */
 export function hasBody(req: IncomingMessage): boolean {
+  const coding = req.headers['transfer-encoding'];
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+    throw new InputError(
+      `Transfer-Encoding '${coding}' is not supported; send the body with a Content-Length or as plain chunked`,
+    );
+  }
   const length = req.headers['content-length'];
   if (length !== undefined) {
     return Number(length) > 0;
