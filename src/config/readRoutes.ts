@@ -252,8 +252,12 @@ function readRoute(
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     fail('target', `scheme '${url.protocol}' is not supported; use https (or http)`);
   }
-  if (url.username || url.password) {
+  if (url.username || url.password || authorityOf(targetText).includes('@')) {
     fail('target', 'must not contain credentials (user:password@)');
+  }
+  const written = writtenUrlProblem(targetText, url);
+  if (written) {
+    fail('target', written);
   }
   if (url.search || targetText.includes('?')) {
     fail('target', 'must not contain a query string');
@@ -451,6 +455,34 @@ function isLoopback(hostname: string): boolean {
   );
 }
 
+/** What follows `scheme://` up to the path, query or fragment ('' when not written so). */
+function authorityOf(text: string): string {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)/.exec(text)?.[1] ?? '';
+}
+
+/**
+ * What `new URL` would silently repair in how a URL is written, so that the URL used is not
+ * the one a reader of the configuration sees: a missing or extra slash after the scheme, a
+ * backslash (read as '/'), port 0, and dot segments in the path (resolved away).
+ */
+function writtenUrlProblem(written: string, url: URL): string | undefined {
+  const text = written.trim(); // as URL trims it
+  if (authorityOf(text) === '') {
+    return `must be written as ${url.protocol}//host[:port][/path]`;
+  }
+  if (text.includes('\\')) {
+    return "must not contain a backslash (a URL reads it as '/')";
+  }
+  if (url.port === '0') {
+    return 'port 0 cannot be connected to; use a port from 1 to 65535';
+  }
+  const path = text.replace(/^[^:]*:\/\/[^/?#]*/, '').replace(/[?#].*$/, '');
+  if (path.split('/').some(segment => /^(?:\.|%2e){1,2}$/i.test(segment))) {
+    return 'path must not contain dot segments (. or ..), which a URL resolves away';
+  }
+  return undefined;
+}
+
 /**
  * Checks the URL of an endpoint that credentials pass through: https, or plain http only on
  * loopback; no user:password@, query or fragment; `originOnly` refuses a path too.
@@ -465,8 +497,12 @@ function endpointUrl(field: string, text: string, fail: Fail, originOnly: boolea
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
     fail(field, 'must be an https URL (plain http only on loopback: localhost, 127.0.0.0/8, [::1])');
   }
-  if (url.username || url.password) {
+  if (url.username || url.password || authorityOf(text).includes('@')) {
     fail(field, 'must not contain credentials (user:password@); put them in headers');
+  }
+  const written = writtenUrlProblem(text, url);
+  if (written) {
+    fail(field, written);
   }
   if (url.search || url.hash || text.includes('?') || text.includes('#')) {
     fail(field, 'must not contain a query string or fragment');
