@@ -206,7 +206,8 @@ function readRoute(
   }
 
   const routePath = key.length > 1 ? key.replace(/\/+$/, '') : '';
-  if (/[?#%\s\\]/.test(key) || routePath.split('/').slice(1).some(s => s === '' || s === '.' || s === '..')) {
+  // eslint-disable-next-line no-control-regex
+  if (/[?#%\s\\\u0000-\u001f\u007f]/.test(key) || routePath.split('/').slice(1).some(s => s === '' || s === '.' || s === '..')) {
     fail(undefined, 'route keys are plain paths such as /reports, without query, encoding, empty or dot segments');
   }
   if (routePath === ROUTE_CHECK_PATH || routePath.startsWith(`${ROUTE_CHECK_PATH}/`)) {
