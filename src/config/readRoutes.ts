@@ -458,7 +458,8 @@ function isLoopback(hostname: string): boolean {
 
 /** What follows `scheme://` up to the path, query or fragment ('' when not written so). */
 function authorityOf(text: string): string {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)/.exec(text)?.[1] ?? '';
+  // Trimmed as URL trims it.
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)/.exec(text.trim())?.[1] ?? '';
 }
 
 /**
