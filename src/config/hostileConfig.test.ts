@@ -61,6 +61,7 @@ describe('bad configurations stop the start with a clear message', () => {
     ['a target with user@', target('https://user@abc.execute-api.eu-west-1.amazonaws.com'), at('target', 'must not contain credentials')],
     ['a target with :password@', target('https://:secret@abc.execute-api.eu-west-1.amazonaws.com'), at('target', 'must not contain credentials')],
     ['a target with an empty userinfo @', target('https://@abc.execute-api.eu-west-1.amazonaws.com'), at('target', 'must not contain credentials')],
+    ['a target with an empty userinfo @ after a leading space', { '/r': { target: ' https://@abc.execute-api.eu-west-1.amazonaws.com', service: 'execute-api', region: 'eu-west-1' } }, at('target', 'must not contain credentials')],
     ['a target whose userinfo hides the host', target('https://abc.execute-api.eu-west-1.amazonaws.com@evil.example/prod'), at('target', 'must not contain credentials')],
     ['a target with a query', target(`${API}/prod?stage=1`), at('target', 'must not contain a query string')],
     ['a target with an empty query', target(`${API}/prod?`), at('target', 'must not contain a query string')],
