@@ -4,9 +4,10 @@
  * read what it should refuse. Through a real Backstage test backend and real loopback
  * upstreams that check every signature with aws4; requests are written byte for byte.
  *
- * Every row asserts one of two outcomes, precisely:
+ * Every row asserts one of these outcomes, precisely:
  * - refused: the exact status (and who answered: Node's HTTP parser, Backstage, or the
  *   plugin with its error name), and no request started at any upstream;
+ * - closed without an answer (CONNECT, which nothing here serves), nothing upstream;
  * - forwarded: exactly one request reached the route's upstream, at the expected path,
  *   inside the route's base path even as a normalising upstream would read it, with the
  *   target's Host, a signature aws4 accepts, and none of the caller's credentials or
@@ -591,6 +592,16 @@ describe('bodies that lie or never end', () => {
     conn.destroy();
     await clientGoneLogged(logged);
     expect(conn.received().length).toBe(0);
+    nothingStarted();
+  });
+
+  it('Content-Length longer than the bytes sent, then the client half-closes: nothing goes upstream (buffered route)', async () => {
+    const conn = await connectRaw(proxyPort);
+    await conn.write(fill(`PUT {P}/api/x HTTP/1.1\r\nHost: {SELF}\r\nAuthorization: ${USER}\r\nContent-Length: 1000\r\n\r\n${'a'.repeat(100)}`));
+    conn.socket.end(); // FIN: no more bytes will come, the 900 missing ones included
+    await conn.closed;
+    // Node's parser answers the truncated request itself; the plugin, still reading, sends nothing.
+    expect(conn.received().toString('latin1')).toBe('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     nothingStarted();
   });
 
