@@ -248,7 +248,7 @@ function readRoute(
   try {
     url = new URL(targetText);
   } catch {
-    return fail('target', `'${targetText}' is not a valid URL`);
+    return fail('target', invalidUrlMessage(targetText));
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     fail('target', `scheme '${url.protocol}' is not supported; use https (or http)`);
@@ -462,6 +462,15 @@ function authorityOf(text: string): string {
   return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)/.exec(text.trim())?.[1] ?? '';
 }
 
+/** Why `new URL` refused a URL, where that can be told: a port that is not 1 to 65535. */
+function invalidUrlMessage(text: string): string {
+  const port = /:([^:\]]*)$/.exec(authorityOf(text))?.[1];
+  if (port && !(/^\d+$/.test(port) && Number(port) <= 65535)) {
+    return `'${text}' is not a valid URL: port '${port}' is not a number from 1 to 65535`;
+  }
+  return `'${text}' is not a valid URL`;
+}
+
 /**
  * What `new URL` would silently repair in how a URL is written, so that the URL used is not
  * the one a reader of the configuration sees: a missing or extra slash after the scheme, a
@@ -494,7 +503,7 @@ function endpointUrl(field: string, text: string, fail: Fail, originOnly: boolea
   try {
     url = new URL(text);
   } catch {
-    return fail(field, `'${text}' is not a valid URL`);
+    return fail(field, invalidUrlMessage(text));
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopback(url.hostname))) {
     fail(field, 'must be an https URL (plain http only on loopback: localhost, 127.0.0.0/8, [::1])');
