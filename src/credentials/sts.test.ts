@@ -223,19 +223,6 @@ it('answers 503 with the reason while STS denies, logs it once, and recovers wit
   expect(logger.info.mock.calls.map(c => String(c[0])).join('\n')).toMatch(/got credentials for role .* again after/);
 });
 
-it.each([
-  ['down', /ECONNRESET|socket hang up|aborted/i],
-  ['throttle', /Throttling/],
-] as const)('answers 503 while STS is %s, then recovers', async (mode, reason) => {
-  sts.mode = mode;
-  proxy = await startProxy({ '/billing': billing() });
-  const res = await proxy.http().get(`${P}/billing/x`).set('authorization', USER);
-  expect(res.status).toBe(503);
-  expect(res.body.error.message).toMatch(reason);
-  sts.mode = 'ok';
-  expect(await statusOnceRecovered(`${P}/billing/x`)).toBe(200);
-});
-
 describe('when the upstream rejects the credentials', () => {
   const revoke = () => {
     for (const issued of sts.issued) accepted[issued.accessKeyId].expiresAt = 0;

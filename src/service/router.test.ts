@@ -3,9 +3,7 @@
  * that verifies every signature with aws4 (not the plugin's signer) and records what arrived.
  */
 import http from 'node:http';
-import net from 'node:net';
 import crypto from 'node:crypto';
-import { AddressInfo } from 'node:net';
 import {
   echoHandler,
   startVerifyingUpstream,
@@ -25,18 +23,11 @@ const P = '/api/proxy-sigv4';
 let upstream: VerifyingUpstream;
 let proxy: RunningProxy;
 let proxyPort: number;
-let deadPort: number;
 
 beforeAll(async () => {
   upstream = await startVerifyingUpstream({
     [TEST_CREDENTIALS.accessKeyId]: TEST_CREDENTIALS,
   });
-  // A port with nothing listening: connections are refused.
-  const probe = net.createServer();
-  await new Promise<void>(r => probe.listen(0, '127.0.0.1', r));
-  deadPort = (probe.address() as AddressInfo).port;
-  await new Promise(r => probe.close(r));
-
   const api = { service: 'execute-api', region: 'eu-west-1' };
   proxy = await startProxy({
     '/api': { target: `${upstream.url}/prod`, ...api },
@@ -64,7 +55,6 @@ beforeAll(async () => {
       maxBodySize: 16,
       timeout: 300,
     },
-    '/dead': { target: `http://127.0.0.1:${deadPort}`, ...api },
   });
   proxyPort = Number(new URL(proxy.baseUrl).port);
 });
@@ -498,64 +488,6 @@ describe('responses', () => {
     expect(body).toBe('first-chunklast-chunk');
   });
 
-  it('cuts the client off visibly when the upstream resets mid-body', async () => {
-    upstream.handler = (req, res) => {
-      res.writeHead(200, { 'content-length': '1000' });
-      res.write('x'.repeat(100));
-      setTimeout(() => req.socket.destroy(), 50);
-    };
-    const outcome = await new Promise<string>(resolve => {
-      http
-        .get({ host: '127.0.0.1', port: proxyPort, path: `${P}/api/reset`, headers: { authorization: USER } }, res => {
-          res.on('data', () => {});
-          res.on('end', () => resolve('clean end'));
-          res.on('error', e => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-          res.on('aborted', () => resolve('aborted'));
-        })
-        .on('error', e => resolve(`error ${e.message}`));
-    });
-    expect(outcome).not.toBe('clean end');
-  });
-
-  it('aborts the upstream request when the client disconnects', async () => {
-    let upstreamClosed!: () => void;
-    const closed = new Promise<void>(r => (upstreamClosed = r));
-    upstream.handler = (_req, res) => {
-      res.writeHead(200);
-      res.write('partial');
-      const timer = setInterval(() => res.write('more'), 20);
-      res.on('close', () => {
-        clearInterval(timer);
-        upstreamClosed();
-      });
-    };
-    const req = http.get({ host: '127.0.0.1', port: proxyPort, path: `${P}/api/long`, headers: { authorization: USER } }, res => {
-      res.once('data', () => req.destroy());
-    });
-    req.on('error', () => {});
-    // The test times out if the upstream is never released.
-    await expect(closed).resolves.toBeUndefined();
-  });
-
-  it('aborts the upstream request when the client disconnects mid-upload (streamed S3 body)', async () => {
-    const aborted = new Promise<boolean>(resolve => {
-      upstream.server.once('request', (req: http.IncomingMessage) => {
-        req.on('close', () => resolve(!req.complete));
-      });
-    });
-    const req = http.request({
-      host: '127.0.0.1',
-      port: proxyPort,
-      method: 'PUT',
-      path: `${P}/s3stream/partial.bin`,
-      headers: { authorization: USER, 'content-length': '1000000' },
-    });
-    req.on('error', () => {});
-    req.write(Buffer.alloc(100_000, 'a'));
-    setTimeout(() => req.destroy(), 100);
-    await expect(aborted).resolves.toBe(true);
-  });
-
   it('reuses one upstream connection for sequential requests', async () => {
     const before = upstream.connections.length;
     for (let i = 0; i < 10; i++) {
@@ -638,46 +570,5 @@ describe('authentication and errors', () => {
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
     expect(upstream.received).toHaveLength(0);
-  });
-
-  it('answers 502 when the upstream refuses connections', async () => {
-    const res = await rawHttp(proxyPort, `GET ${P}/dead/x HTTP/1.1`, { authorization: USER });
-    expect(res.status).toBe(502);
-    expect(JSON.parse(res.body)).toMatchObject({
-      error: { name: 'BadGatewayError', message: expect.stringContaining('ECONNREFUSED') },
-    });
-  });
-
-  it('answers 502 for a request with a body when the upstream refuses connections', async () => {
-    const res = await send('PUT', '/dead/x', { authorization: USER }, Buffer.from('payload'));
-    expect(res.status).toBe(502);
-    expect(JSON.parse(res.body.toString()).error.name).toBe('BadGatewayError');
-  });
-
-  it('answers 504 for a request with a body when the upstream is too slow', async () => {
-    upstream.handler = (_req, res) => {
-      const timer = setTimeout(() => res.end('too late'), 1500);
-      res.on('close', () => clearTimeout(timer));
-    };
-    const res = await send('PUT', '/limited/slow', { authorization: USER }, Buffer.from('payload'));
-    expect(res.status).toBe(504);
-  });
-
-  it('answers 502 when the upstream resets before answering', async () => {
-    upstream.handler = req => req.socket.destroy();
-    const res = await rawHttp(proxyPort, `GET ${P}/api/reset HTTP/1.1`, { authorization: USER });
-    expect(res.status).toBe(502);
-  });
-
-  it('answers 504 when the upstream does not answer within the timeout', async () => {
-    upstream.handler = (_req, res) => {
-      const timer = setTimeout(() => res.end('too late'), 1500);
-      res.on('close', () => clearTimeout(timer));
-    };
-    const started = Date.now();
-    const res = await rawHttp(proxyPort, `GET ${P}/limited/slow HTTP/1.1`, { authorization: USER });
-    expect(res.status).toBe(504);
-    expect(JSON.parse(res.body)).toMatchObject({ error: { name: 'GatewayTimeoutError' } });
-    expect(Date.now() - started).toBeLessThan(1500);
   });
 });
