@@ -328,6 +328,12 @@ export function forward(
       }
     };
 
+    if (clientGone(res)) {
+      // The client left while the request was prepared (credentials were being fetched,
+      // say): its 'close' has passed, so nothing would abort what is sent. Send nothing.
+      resolve();
+      return;
+    }
     attempt(request, false);
   });
 }

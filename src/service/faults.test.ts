@@ -791,4 +791,26 @@ describe('credential faults', () => {
     },
     30_000,
   );
+
+  it('a client that aborts while the proxy waits for credentials: nothing reaches the upstream', async () => {
+    endpoint.delayMs = 1000;
+    proxy = await startProxy({ '/r': sources['the credentials endpoint'].route() });
+    const req = http.request({
+      host: '127.0.0.1',
+      port: Number(new URL(proxy.baseUrl).port),
+      method: 'POST',
+      path: `${P}/r/order`,
+      headers: { authorization: USER, 'content-type': 'application/json' },
+      agent: false,
+    });
+    req.on('error', () => {});
+    req.end('{"amount":1}');
+    expect(await eventually(() => endpoint.calls === 1, 5000)).toBe(true);
+    req.destroy();
+    // Once the credentials have come, a later request goes through; the aborted one must not.
+    expect(await eventually(() => endpoint.issued.length === 1, 5000)).toBe(true);
+    expect((await get('/r/after')).status).toBe(200);
+    await sleep(200);
+    expect(upstream.received.map(r => `${r.method} ${r.url}`)).toEqual(['GET /prod/after']);
+  });
 });
