@@ -415,9 +415,10 @@ describe('upstream faults', () => {
       upstream.received.length = 0;
       upstream.connections.length = 0;
       arriving = [];
-      for (let i = 0; i < 4; i++) {
+      // Enough full collections for V8 to have flushed the bytecode of functions not run lately.
+      for (let i = 0; i < 10; i++) {
         gc();
-        await sleep(20);
+        await sleep(10);
       }
       const { heapUsed, arrayBuffers } = process.memoryUsage();
       // The heap without compiled code, which grows as V8 optimises hot functions.
@@ -504,6 +505,7 @@ describe('upstream faults', () => {
           Array.from({ length: Math.min(20, count - i) }, (_, j) => abortOnce(i + j)),
         );
         problems.push(...batch.filter((p): p is string => p !== undefined));
+        if (problems.length) break; // each would wait out its own timeout
       }
       return problems;
     }
@@ -517,7 +519,7 @@ describe('upstream faults', () => {
         // before-headers: never answers
       };
       // Warm up every code path (and let earlier tests' pooled connections time out).
-      expect(await abortMany(500)).toEqual([]);
+      expect(await abortMany(300)).toEqual([]);
       await eventually(async () => {
         const s = await sockets();
         return s.proxy === 0 && s.upstream === 0 && s.agents === 0;
@@ -559,9 +561,14 @@ describe('upstream faults', () => {
       for (const name of Object.keys(perRequest) as (keyof typeof perRequest)[]) {
         expect(`${name}: ${after.objects[name]}`).toBe(`${name}: ${Math.min(after.objects[name], before.objects[name])}`);
       }
-      // A leak of 512 bytes per abort would be 500 KiB.
+      // Request, response and socket objects are counted exactly, above. The heap is noisier:
+      // in runs without a leak, the heap without compiled code moved by -1.1 to +0.2 MiB (V8
+      // compiling and dropping bytecode), arrayBuffers by at most 1 KiB, heapUsed (with
+      // compiled code) by -0.9 to +0.5 MiB. So 512 KiB (a leak of 1 KiB per abort fails unless
+      // the noise runs the other way), 128 KiB for buffers, 1 MiB for the whole heap.
       expect(after.heapWithoutCode - before.heapWithoutCode).toBeLessThan(512 * 1024);
-      expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(512 * 1024);
+      expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(128 * 1024);
+      expect(after.heapUsed - before.heapUsed).toBeLessThan(1024 * 1024);
     }, 60_000);
   });
 });
@@ -792,25 +799,37 @@ describe('credential faults', () => {
     30_000,
   );
 
-  it('a client that aborts while the proxy waits for credentials: nothing reaches the upstream', async () => {
+  it.each([
+    ['a buffered POST, sent whole', false],
+    ['a streamed S3 upload, sent in part', true],
+  ])('a client that aborts while the proxy waits for credentials (%s): nothing reaches the upstream', async (_case, streamed) => {
     endpoint.delayMs = 1000;
-    proxy = await startProxy({ '/r': sources['the credentials endpoint'].route() });
+    const route = streamed
+      ? { ...sources['the credentials endpoint'].route(), target: `${upstream.url}/bucket`, ...s3, unsignedPayload: true }
+      : sources['the credentials endpoint'].route();
+    proxy = await startProxy({ '/r': route });
+    const arrived: string[] = [];
+    upstream.server.on('request', (req: http.IncomingMessage) => arrived.push(`${req.method} ${req.url}`));
     const req = http.request({
       host: '127.0.0.1',
       port: Number(new URL(proxy.baseUrl).port),
-      method: 'POST',
+      method: streamed ? 'PUT' : 'POST',
       path: `${P}/r/order`,
-      headers: { authorization: USER, 'content-type': 'application/json' },
+      headers: {
+        authorization: USER,
+        'content-type': 'application/json',
+        'content-length': streamed ? '100000' : '12',
+      },
       agent: false,
     });
     req.on('error', () => {});
-    req.end('{"amount":1}');
+    req.write('{"amount":1}');
     expect(await eventually(() => endpoint.calls === 1, 5000)).toBe(true);
     req.destroy();
     // Once the credentials have come, a later request goes through; the aborted one must not.
     expect(await eventually(() => endpoint.issued.length === 1, 5000)).toBe(true);
     expect((await get('/r/after')).status).toBe(200);
     await sleep(200);
-    expect(upstream.received.map(r => `${r.method} ${r.url}`)).toEqual(['GET /prod/after']);
+    expect(arrived).toEqual([`GET ${streamed ? '/bucket' : '/prod'}/after`]);
   });
 });
