@@ -105,9 +105,14 @@ function exchange(
     headers['content-length'] ??= String(total);
   }
   const seen: Seen = { body: Buffer.alloc(0), outcome: 'hung' };
+  const chunks: Buffer[] = [];
   const done = new Promise<void>(resolve => {
-    const finish = (outcome: string) => {
+    /** The first way the response ended is its outcome; 'close' comes last, or an error alone. */
+    const record = (outcome: string) => {
       if (seen.outcome === 'hung') seen.outcome = outcome;
+    };
+    const finish = (outcome: string) => {
+      record(outcome);
       resolve();
     };
     const req = http.request(
@@ -115,13 +120,11 @@ function exchange(
       res => {
         seen.status = res.statusCode;
         seen.headers = res.headers;
-        const chunks: Buffer[] = [];
         res.on('data', c => chunks.push(c));
-        res.on('aborted', () => finish('aborted'));
-        res.on('error', e => finish(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-        res.on('end', () => finish('end'));
+        res.on('aborted', () => record('aborted'));
+        res.on('error', e => record(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+        res.on('end', () => record('end'));
         res.on('close', () => {
-          seen.body = Buffer.concat(chunks);
           seen.socketDestroyed = res.socket?.destroyed ?? true;
           finish(res.complete ? 'end' : 'aborted');
         });
@@ -138,6 +141,7 @@ function exchange(
     })();
   });
   return within(done, options.wait ?? 10_000, undefined).then(() => {
+    seen.body = Buffer.concat(chunks);
     agent.destroy();
     return seen;
   });
