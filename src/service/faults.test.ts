@@ -771,6 +771,27 @@ describe('credential faults', () => {
     }, 30_000);
   });
 
+  it.each<[SourceName, number, () => number]>([
+    // The SDK makes up to two STS calls per attempt; the endpoint is called once.
+    ['STS', 2, () => sts.assumeRoleCalls().length],
+    ['the credentials endpoint', 1, () => endpoint.calls],
+  ])('%s throttling is not hammered: concurrent requests share one attempt, and attempts are a retry delay apart', async (name, callsPerAttempt, calls) => {
+    await sources[name].fail('throttle');
+    proxy = await startProxy({ '/r': sources[name].route() });
+    const started = Date.now();
+    const burst = await Promise.all(Array.from({ length: 50 }, (_, i) => get(`/r/burst/${i}`)));
+    const sequential: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      sequential.push((await get(`/r/more/${i}`)).status);
+    }
+    const elapsed = Date.now() - started;
+    expect([...burst.map(r => r.status), ...sequential]).toEqual(Array(70).fill(503));
+    // Attempts are at least 1 s apart (the first retry delay, which then doubles).
+    const attempts = calls() / callsPerAttempt;
+    expect(calls()).toBeGreaterThanOrEqual(1);
+    expect(attempts).toBeLessThanOrEqual(1 + Math.floor(elapsed / 1000));
+  });
+
   it.each<[SourceName]>([['STS'], ['the credentials endpoint']])(
     'credentials from %s expiring under continuous load: zero failed requests',
     async name => {
