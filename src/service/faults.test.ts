@@ -155,8 +155,18 @@ describe('upstream faults', () => {
   let deadPort: number;
   /** Upstream requests as they begin (before their body), with their response. */
   let arriving: { req: http.IncomingMessage; res: http.ServerResponse }[];
+  /** When set, the upstream resets each connection once this many body bytes have arrived. */
+  let resetAfterBytes: number | undefined;
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     arriving.push({ req, res });
+    const limit = resetAfterBytes;
+    if (limit !== undefined) {
+      let received = 0;
+      req.on('data', chunk => {
+        received += chunk.length;
+        if (received > limit) req.socket.destroy();
+      });
+    }
   };
 
   beforeAll(async () => {
@@ -182,6 +192,7 @@ describe('upstream faults', () => {
 
   beforeEach(() => {
     arriving = [];
+    resetAfterBytes = undefined;
     upstream.received.length = 0;
     upstream.handler = echoHandler;
   });
@@ -202,6 +213,7 @@ describe('upstream faults', () => {
 
   describe('connection failures answer 502', () => {
     const body = Buffer.from('{"payload":true}');
+    const large = Buffer.alloc(2 * 1024 * 1024, 'p');
     it.each([
       ['refuses connections', 'GET', '/dead/x', undefined, 'ECONNREFUSED'],
       ['refuses connections', 'PUT', '/dead/x', body, 'ECONNREFUSED'],
@@ -209,8 +221,11 @@ describe('upstream faults', () => {
       ['resets before the headers', 'GET', '/api/reset', undefined, 'ECONNRESET'],
       ['resets before the headers', 'POST', '/api/reset', body, 'ECONNRESET'],
       ['resets before the headers', 'PUT', '/s3stream/reset', body, 'ECONNRESET'],
-    ])('the upstream %s: %s %s', async (_fault, method, path, payload, code) => {
+      ['resets mid-upload', 'PUT', '/api/reset', large, 'ECONNRESET'],
+      ['resets mid-upload', 'PUT', '/s3stream/reset', large, 'ECONNRESET'],
+    ])('the upstream %s: %s %s', async (fault, method, path, payload, code) => {
       upstream.handler = req => req.socket.destroy();
+      if (fault === 'resets mid-upload') resetAfterBytes = 100_000;
       const seen = await exchange(proxy, method, path, { body: payload });
       expect(seen.status).toBe(502);
       expect(errorOf(seen)).toEqual({
