@@ -243,7 +243,10 @@ describe('upstream faults', () => {
     ])('%s %s', async (method, path, payload) => {
       upstream.handler = () => {}; // never answers
       const arrival = nextArrival();
+      const started = Date.now();
       const seen = await exchange(proxy, method, path, { body: payload });
+      // Not before the timeout (a lower bound only: a loaded machine makes it later).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
       expect(seen.status).toBe(504);
       expect(errorOf(seen)).toEqual({
         name: 'GatewayTimeoutError',
