@@ -94,6 +94,8 @@ function exchange(
     body?: Buffer | Buffer[];
     every?: number;
     wait?: number;
+    /** Called when the first bytes of the response body arrive. */
+    onFirstData?: () => void;
   } = {},
 ): Promise<Seen> {
   const agent = new http.Agent({ keepAlive: true });
@@ -121,6 +123,7 @@ function exchange(
         seen.status = res.statusCode;
         seen.headers = res.headers;
         res.on('data', c => chunks.push(c));
+        if (options.onFirstData) res.once('data', options.onFirstData);
         res.on('aborted', () => record('aborted'));
         res.on('error', e => record(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
         res.on('end', () => record('end'));
@@ -150,6 +153,8 @@ function exchange(
 const errorOf = (seen: Seen) => JSON.parse(seen.body.toString()).error;
 
 describe('upstream faults', () => {
+  /** The timeout of the slow routes; slow but steady transfers take four times as long. */
+  const TIMEOUT = 500;
   let upstream: VerifyingUpstream;
   let proxy: RunningProxy;
   let deadPort: number;
@@ -177,9 +182,9 @@ describe('upstream faults', () => {
     deadPort = await freePort();
     proxy = await startProxy({
       '/api': { target: `${upstream.url}/prod`, ...api },
-      '/slow': { target: `${upstream.url}/slow`, ...api, timeout: 300 },
+      '/slow': { target: `${upstream.url}/slow`, ...api, timeout: TIMEOUT },
       '/s3stream': { target: `${upstream.url}/bucket`, ...s3, unsignedPayload: true },
-      '/s3slow': { target: `${upstream.url}/bucket`, ...s3, unsignedPayload: true, timeout: 300 },
+      '/s3slow': { target: `${upstream.url}/bucket`, ...s3, unsignedPayload: true, timeout: TIMEOUT },
       '/dead': { target: `http://127.0.0.1:${deadPort}`, ...api },
       '/deadstream': { target: `http://127.0.0.1:${deadPort}`, ...s3, unsignedPayload: true },
     });
@@ -246,11 +251,11 @@ describe('upstream faults', () => {
       const started = Date.now();
       const seen = await exchange(proxy, method, path, { body: payload });
       // Not before the timeout (a lower bound only: a loaded machine makes it later).
-      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT);
       expect(seen.status).toBe(504);
       expect(errorOf(seen)).toEqual({
         name: 'GatewayTimeoutError',
-        message: 'The upstream did not answer within 300 ms',
+        message: `The upstream did not answer within ${TIMEOUT} ms`,
       });
       const { res } = await arrival;
       expect(await within(closedUnfinished(res), 5000, 'still open')).toBe(true);
@@ -262,12 +267,14 @@ describe('upstream faults', () => {
       ['with a Content-Length', { 'content-length': '100000' }, undefined],
       ['chunked', {}, 'chunked'],
     ])('%s', async (_case, headers, transferEncoding) => {
+      let reset = () => {};
       upstream.handler = (req, res) => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', ...headers });
         res.write(Buffer.alloc(1000, 'x'));
-        setTimeout(() => req.socket.destroy(), 100);
+        reset = () => req.socket.destroy();
       };
-      const seen = await exchange(proxy, 'GET', '/api/reset-mid-body', { wait: 5000 });
+      // The upstream resets once the client has had the first bytes.
+      const seen = await exchange(proxy, 'GET', '/api/reset-mid-body', { wait: 5000, onFirstData: () => reset() });
       expect(seen.status).toBe(200);
       expect(seen.headers!['content-length']).toBe(headers['content-length']);
       expect(seen.headers!['transfer-encoding']).toBe(transferEncoding);
@@ -282,8 +289,8 @@ describe('upstream faults', () => {
     it.each([
       ['with a Content-Length', true],
       ['chunked', false],
-    ])('a response body over 1.5 s on a route with a 300 ms timeout, %s', async (_case, withLength) => {
-      const pieces = Array.from({ length: 15 }, (_, i) => Buffer.alloc(100, 65 + i));
+    ])('a response body sent over 2 s on a route with a 500 ms timeout, %s', async (_case, withLength) => {
+      const pieces = Array.from({ length: 20 }, (_, i) => Buffer.alloc(100, 65 + i));
       const whole = Buffer.concat(pieces);
       upstream.handler = (_req, res) => {
         res.writeHead(200, {
@@ -310,11 +317,11 @@ describe('upstream faults', () => {
     it.each([
       ['streamed (unsigned payload S3)', '/s3slow/upload.bin', '/bucket/upload.bin'],
       ['buffered', '/slow/upload', '/slow/upload'],
-    ])('an upload sent over 1.5 s on a %s route with a 300 ms timeout', async (_case, path, arrivedAs) => {
-      const pieces = Array.from({ length: 15 }, (_, i) => Buffer.alloc(1000, 97 + i));
+    ])('an upload sent over 2 s on a %s route with a 500 ms timeout', async (_case, path, arrivedAs) => {
+      const pieces = Array.from({ length: 20 }, (_, i) => Buffer.alloc(1000, 97 + i));
       const seen = await exchange(proxy, 'PUT', path, { body: pieces, every: 100 });
       expect(seen.status).toBe(200);
-      expect(JSON.parse(seen.body.toString())).toEqual({ method: 'PUT', url: arrivedAs, bodyLength: 15000 });
+      expect(JSON.parse(seen.body.toString())).toEqual({ method: 'PUT', url: arrivedAs, bodyLength: 20_000 });
       expect(upstream.received).toHaveLength(1);
       expect(upstream.received[0].signatureError).toBeUndefined();
       expect(upstream.received[0].url).toBe(arrivedAs);
