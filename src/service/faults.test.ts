@@ -455,10 +455,14 @@ describe('upstream faults', () => {
         .getHeapSpaceStatistics()
         .filter(space => !space.space_name.startsWith('code'))
         .reduce((n, space) => n + space.space_used_size, 0);
+      // v8.queryObjects: Node 20.13 and later.
+      const { queryObjects } = v8 as unknown as {
+        queryObjects?: (type: Function, options: { format: 'count' }) => number;
+      };
       const objects = Object.fromEntries(
         Object.entries(perRequest).map(([name, type]) => [
           name,
-          (v8 as unknown as { queryObjects(c: Function, o: { format: 'count' }): number }).queryObjects(type, { format: 'count' }),
+          queryObjects ? queryObjects(type, { format: 'count' }) : NaN,
         ]),
       ) as Record<keyof typeof perRequest, number>;
       return { heapUsed, heapWithoutCode, arrayBuffers, objects };
@@ -540,14 +544,21 @@ describe('upstream faults', () => {
     }
 
     it('holds no more sockets and no more memory than before', async () => {
-      upstream.handler = (req, res) => {
+      upstream.handler = (req, res, received) => {
+        if (req.url!.endsWith('/whole')) {
+          echoHandler(req, res, received);
+          return;
+        }
         if (req.url!.startsWith('/prod/abort/d')) {
           res.writeHead(200, { 'content-type': 'application/octet-stream' });
           res.write(Buffer.alloc(1024, 'd'));
         }
         // before-headers: never answers
       };
-      // Warm up every code path (and let earlier tests' pooled connections time out).
+      // One whole request on each route (the agents are known by the requests they send),
+      // then warm up every code path, and let pooled connections time out.
+      expect((await exchange(proxy, 'GET', '/api/whole')).status).toBe(200);
+      expect((await exchange(proxy, 'PUT', '/s3stream/whole', { body: Buffer.from('whole') })).status).toBe(200);
       expect(await abortMany(300)).toEqual([]);
       await eventually(async () => {
         const s = await sockets();
@@ -572,7 +583,7 @@ describe('upstream faults', () => {
       console.log(
         [
           '1,000 client aborts (250 each: buffered upload, streamed upload, download, before headers):',
-          `  sockets before ${JSON.stringify(socketsBefore)}`,
+          `  sockets before ${JSON.stringify(socketsBefore)} (route agents reached: ${routeAgents.size})`,
           `  sockets after  ${JSON.stringify(socketsAfter)}`,
           `  live objects before ${JSON.stringify(before.objects)}`,
           `  live objects after  ${JSON.stringify(after.objects)}`,
@@ -583,13 +594,15 @@ describe('upstream faults', () => {
       );
 
       expect(problems).toEqual([]);
+      expect(routeAgents.size).toBeGreaterThanOrEqual(2); // /api's and /s3stream's
       expect(socketsAfter.proxy).toBeLessThanOrEqual(socketsBefore.proxy);
       expect(socketsAfter.agents).toBeLessThanOrEqual(socketsBefore.agents);
       expect(socketsAfter.upstream).toBeLessThanOrEqual(socketsBefore.upstream);
       expect(socketsAfter.processTcp).toBeLessThanOrEqual(socketsBefore.processTcp);
-      for (const name of Object.keys(perRequest) as (keyof typeof perRequest)[]) {
-        expect(`${name}: ${after.objects[name]}`).toBe(`${name}: ${Math.min(after.objects[name], before.objects[name])}`);
-      }
+      const grown = (Object.keys(perRequest) as (keyof typeof perRequest)[])
+        .filter(name => after.objects[name] > before.objects[name])
+        .map(name => `${name}: ${before.objects[name]} -> ${after.objects[name]}`);
+      expect(grown).toEqual([]);
       // Request, response and socket objects are counted exactly, above. The heap is noisier:
       // in runs without a leak, the heap without compiled code moved by -1.1 to +0.2 MiB (V8
       // compiling and dropping bytecode), arrayBuffers by at most 1 KiB, heapUsed (with
