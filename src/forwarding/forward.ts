@@ -59,10 +59,13 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 
 /**
  * True when the caller's connection is gone. (Not `req.destroyed`: a request whose body
- * has been read is destroyed too, with its connection still open for the answer.)
+ * has been read is destroyed too, with its connection still open for the answer.) A
+ * pipelined request's response has no socket until the answers before it are sent; its
+ * connection is its request's socket.
  */
 export function clientGone(res: http.ServerResponse): boolean {
-  return res.destroyed || !res.socket || res.socket.destroyed;
+  const socket = res.socket ?? res.req?.socket;
+  return res.destroyed || !socket || socket.destroyed;
 }
 
 /** Options of {@link forward}. */
