@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { collectedMemory, cpuTime, freePort, Memory, rss, startProcess } from './processes';
+import { backendConfigYaml, collectedMemory, cpuTime, freePort, Memory, rss, startProcess } from './processes';
 import { median, MiB } from './measure';
 import { PatternChecker, patternChunk } from './pattern';
 
@@ -333,16 +333,7 @@ export async function runLoad(options: LoadOptions): Promise<string> {
   const up = { upstream: other.ready.upstream as number, endpoint: other.ready.endpoint as number };
   const port = await freePort();
   const credentialsEndpoint = `{ url: 'http://127.0.0.1:${up.endpoint}/credentials' }`;
-  const yaml = `
-backend:
-  baseUrl: http://127.0.0.1:${port}
-  listen: { port: ${port}, host: 127.0.0.1 }
-  database: { client: better-sqlite3, connection: ':memory:' }
-  auth:
-    externalAccess:
-      - type: static
-        options: { token: ${token}, subject: bench }
-proxysigv4:
+  const yaml = `${backendConfigYaml(port, token)}proxysigv4:
   checkCredentialsOnStart: false
   '/api': { target: 'http://127.0.0.1:${up.upstream}/api', service: execute-api, region: eu-west-1, credentialsEndpoint: ${credentialsEndpoint} }
   '/bucket': { target: 'http://127.0.0.1:${up.upstream}/bucket', service: s3, region: us-east-1, unsignedPayload: true, credentialsEndpoint: ${credentialsEndpoint} }

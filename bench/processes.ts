@@ -133,3 +133,20 @@ export function collectedMemory(child: ChildProcess): Promise<Memory> {
     child.send('memory');
   });
 }
+
+/**
+ * The `backend:` section of a benchmark backend's app-config: loopback only, an in-memory
+ * database, and a static access token the clients send.
+ */
+export function backendConfigYaml(port: number, token: string): string {
+  return `
+backend:
+  baseUrl: http://127.0.0.1:${port}
+  listen: { port: ${port}, host: 127.0.0.1 }
+  database: { client: better-sqlite3, connection: ':memory:' }
+  auth:
+    externalAccess:
+      - type: static
+        options: { token: ${token}, subject: bench }
+`;
+}

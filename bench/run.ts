@@ -22,7 +22,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import selfsigned from 'selfsigned';
 import { measureSigning } from './signing';
-import { collectedMemory, cpuTime, freePort, startProcess, stopAll } from './processes';
+import { backendConfigYaml, collectedMemory, cpuTime, freePort, startProcess, stopAll } from './processes';
 import { getJson, MiB, transfer, withMemory } from './measure';
 import { Report, System, SYSTEMS } from './report';
 import { runLoad } from './load';
@@ -91,16 +91,7 @@ async function sideBySide(dir: string, certFile: string, keyFile: string, cert: 
   const up = { http: upstream.ready.http as number, https: upstream.ready.https as number };
   const ports = { ours: await freePort(), baseline: await freePort() };
 
-  const backendConfig = (port: number) => `
-backend:
-  baseUrl: http://127.0.0.1:${port}
-  listen: { port: ${port}, host: 127.0.0.1 }
-  database: { client: better-sqlite3, connection: ':memory:' }
-  auth:
-    externalAccess:
-      - type: static
-        options: { token: ${TOKEN}, subject: bench }
-`;
+  const backendConfig = (port: number) => backendConfigYaml(port, TOKEN);
   const oursYaml = `${backendConfig(ports.ours)}
 aws:
   mainAccount: { accessKeyId: AKIDBENCHMARK, secretAccessKey: bench-secret-access-key }
