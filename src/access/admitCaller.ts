@@ -71,7 +71,11 @@ export class CallerAdmission {
     route: RouteConfig,
   ): Promise<BackstageCredentials | undefined> {
     const credentials = await this.authenticate(req, route);
-    if (credentials && route.permission !== undefined) {
+    if (route.permission !== undefined) {
+      if (!credentials) {
+        // Not reached: a route with a permission is never open (readRoutes refuses it).
+        throw new AuthenticationError('Missing credentials');
+      }
       await this.authorize(credentials, route.permission, req.method);
     }
     return credentials;

@@ -4,6 +4,7 @@
  * secrets and no bodies.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { mockCredentials } from '@backstage/backend-test-utils';
 import {
   echoHandler,
@@ -83,7 +84,7 @@ it('records a read as low severity: who, route, method, path without query, stat
     eventId: 'proxy-request',
     severityLevel: 'low',
     actor: { actorId: 'user:default/mock' },
-    meta: { route: '/api', method: 'GET', path: '/api/items/1' },
+    meta: { method: 'GET', path: '/api/items/1' }, // the route is known once matched
   });
   expect(final.fields).toMatchObject({
     status: 'succeeded',
@@ -172,15 +173,56 @@ it('names the user of a cookie, whom the auditor itself does not see', async () 
   expect(final.fields.meta).toMatchObject({ caller: 'user:default/alice' });
 });
 
-it('records an open route called with a token nobody can verify, and still serves it', async () => {
+it('records an open route called with a token nobody can verify as anonymous, not as the plugin, and still serves it', async () => {
   const res = await proxy
     .http()
     .get(`${P}/open/x`)
-    .set('authorization', mockCredentials.user.invalidHeader());
+    .set('authorization', mockCredentials.user.invalidHeader())
+    .set('user-agent', 'probe/1.0');
   expect(res.status).toBe(200);
   const { final } = await auditOfOneRequest();
   expect(final.fields).toMatchObject({
     status: 'succeeded',
-    meta: { route: '/open', caller: 'anonymous', invalidToken: true },
+    actor: { actorId: undefined, userAgent: 'probe/1.0' },
+    request: { method: 'GET', url: `${P}/open/x` },
+    meta: { route: '/open', caller: 'anonymous', unverifiedToken: true },
   });
+});
+
+it('records a request that matches no route', async () => {
+  const res = await proxy.http().get(`${P}/nowhere/x`).set('authorization', USER);
+  expect(res.status).toBe(404);
+  const { final } = await auditOfOneRequest();
+  expect(final.fields).toMatchObject({ status: 'failed', meta: { route: '?', status: 404 } });
+});
+
+it('records, and cuts off, a pipelined request whose connection dies while its answer waits its turn', async () => {
+  const upstreamClosed: string[] = [];
+  upstream.handler = (req, res) => {
+    res.on('close', () => upstreamClosed.push(`${req.url} ${res.writableFinished ? 'finished' : 'cut off'}`));
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    if (req.url === '/prod/big') {
+      res.write(Buffer.alloc(4 * 1024 * 1024)); // more than the queued answer can hold
+    }
+    // ... and neither ends.
+  };
+  const socket = net.connect(Number(new URL(proxy.baseUrl).port), '127.0.0.1');
+  await new Promise(r => socket.once('connect', r));
+  socket.write(
+    `GET ${P}/api/slow HTTP/1.1\r\nHost: x\r\nAuthorization: ${USER}\r\n\r\n` +
+      `GET ${P}/api/big HTTP/1.1\r\nHost: x\r\nAuthorization: ${USER}\r\n\r\n`,
+  );
+  for (let i = 0; i < 500 && upstream.received.length < 2; i++) {
+    await new Promise(r => setTimeout(r, 10));
+  }
+  socket.destroy();
+  for (let i = 0; i < 500 && (upstreamClosed.length < 2 || audits().length < 4); i++) {
+    await new Promise(r => setTimeout(r, 10));
+  }
+  expect(upstreamClosed.sort()).toEqual(['/prod/big cut off', '/prod/slow cut off']);
+  const finals = audits().filter(e => e.fields.status !== 'initiated');
+  expect(finals.map(e => [(e.fields.meta as { path: string }).path, e.fields.status]).sort()).toEqual([
+    ['/api/big', 'failed'],
+    ['/api/slow', 'failed'],
+  ]);
 });

@@ -5,6 +5,7 @@ import {
   BackstageCredentials,
   LoggerService,
 } from '@backstage/backend-plugin-api';
+import { whenClientDone } from '../forwarding/forward';
 
 /** The auditor's event id for a request to a route: `proxy-sigv4.proxy-request` in the log. */
 export const AUDIT_EVENT_ID = 'proxy-request';
@@ -41,38 +42,59 @@ function describeCaller(credentials: BackstageCredentials | undefined): string {
 }
 
 /**
- * Records a request to a route through Backstage's auditor: an `initiated` event now, and a
- * `succeeded` or `failed` one when the exchange is over, with the route, method, path (never
- * the query), caller, status and body sizes. Never headers, bodies or credentials. The
- * request is never delayed by the auditor, and an auditor failure is logged, not thrown.
+ * The request as the auditor should see it when it cannot verify the request's token (an
+ * open route called with a bad token, or a cookie route's limited token sent as a bearer
+ * token): without the token, so that it records an anonymous actor with the caller's IP and
+ * user agent, instead of failing or naming the plugin itself.
+ */
+function withoutToken(req: Request): Request {
+  const copy = Object.create(req) as Request;
+  Object.defineProperty(copy, 'headers', {
+    value: { ...req.headers, authorization: undefined },
+  });
+  return copy;
+}
+
+/**
+ * Records a request to the proxy through Backstage's auditor: an `initiated` event now, and
+ * a `succeeded` or `failed` one when the exchange is over, with the route, method, path (the
+ * auditor itself adds the URL, query included, as Backstage's request log has it), caller,
+ * status and body sizes. Never headers, bodies or credentials. The request is never delayed
+ * by the auditor, and an auditor failure is logged, not thrown.
  *
  * `succeeded` means the upstream's answer was passed back whole, whatever its status;
  * `failed` means the proxy answered with an error of its own, or the exchange was cut off.
+ * `route` is set once the request is matched to a route (`?` until then).
  */
 export function auditRequest(
   auditor: AuditorService,
   logger: LoggerService,
   req: Request,
   res: Response,
-  route: string,
-): AuditedRequest {
-  const audited: AuditedRequest = { requestBytes: 0, responseBytes: 0 };
+): AuditedRequest & { route: string } {
+  const audited = { route: '?', requestBytes: 0, responseBytes: 0 } as AuditedRequest & {
+    route: string;
+  };
   const options = {
     eventId: AUDIT_EVENT_ID,
     severityLevel: READ_METHODS.has(req.method) ? ('low' as const) : ('medium' as const),
-    meta: { route, method: req.method, path: req.path },
+    meta: { method: req.method, path: req.path },
   };
   const event: Promise<AuditorServiceEvent> = auditor
     .createEvent({ ...options, request: req })
-    // The auditor cannot tell who sent a token it cannot verify (possible on an open
-    // route): record the request without it.
     .catch(() =>
-      auditor.createEvent({ ...options, meta: { ...options.meta, invalidToken: true } }),
+      auditor.createEvent({
+        ...options,
+        request: withoutToken(req),
+        meta: { ...options.meta, unverifiedToken: true },
+      }),
     );
+  event.catch(() => {}); // reported when the exchange is over
 
-  res.once('close', () => {
+  whenClientDone(res, () => {
     const complete = res.writableFinished;
     const meta = {
+      route: audited.route,
       caller: describeCaller(audited.caller),
       status: res.headersSent ? res.statusCode : null,
       requestBytes: audited.requestBytes,
@@ -89,7 +111,7 @@ export function auditRequest(
     event
       .then(e => (error ? e.fail({ error, meta }) : e.success({ meta })))
       .catch(failure =>
-        logger.warn(`proxysigv4 route ${route}: could not record the request with the auditor: ${failure}`),
+        logger.warn(`proxysigv4 route ${audited.route}: could not record the request with the auditor: ${failure}`),
       );
   });
   return audited;

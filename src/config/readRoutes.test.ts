@@ -221,6 +221,13 @@ describe('readProxyConfig', () => {
     ]);
   });
 
+  it('never repeats the password of a URL it cannot read', () => {
+    expect(() => read({ '/r': 'https://user:s3cr3t@abc.execute-api.us-east-1.amazonaws.com:99999/x' })).toThrow(
+      "proxysigv4['/r'].target: 'https://***@abc.execute-api.us-east-1.amazonaws.com:99999/x' is not a valid URL: port '99999' is not a number from 1 to 65535",
+    );
+    expect(() => read({ '/r': 'https://user:s3cr3t@host:12ab' })).toThrow(/^(?!.*s3cr3t)/);
+  });
+
   it.each<[string, JsonObject, RegExp]>([
     ['a permission on an open route', { '/r': { target: 'https://s3.amazonaws.com', credentials: 'dangerously-allow-unauthenticated', permission: 'p.read' } }, /\.permission: needs callers with Backstage credentials/],
     ['a permission name with spaces', { '/r': { target: 'https://s3.amazonaws.com', permission: 'read all' } }, /\.permission: 'read all' is not a permission name/],

@@ -462,13 +462,17 @@ function authorityOf(text: string): string {
   return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/\\?#]*)/.exec(text.trim())?.[1] ?? '';
 }
 
-/** Why `new URL` refused a URL, where that can be told: a port that is not 1 to 65535. */
+/**
+ * Why `new URL` refused a URL, where that can be told: a port that is not 1 to 65535. The
+ * URL is repeated without any `user:password@`.
+ */
 function invalidUrlMessage(text: string): string {
-  const port = /:([^:\]]*)$/.exec(authorityOf(text))?.[1];
+  const shown = text.replace(/^(\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/\\?#]*@/, '$1***@');
+  const port = /:([^:\]@]*)$/.exec(authorityOf(text))?.[1];
   if (port && !(/^\d+$/.test(port) && Number(port) <= 65535)) {
-    return `'${text}' is not a valid URL: port '${port}' is not a number from 1 to 65535`;
+    return `'${shown}' is not a valid URL: port '${port}' is not a number from 1 to 65535`;
   }
-  return `'${text}' is not a valid URL`;
+  return `'${shown}' is not a valid URL`;
 }
 
 /**

@@ -49,7 +49,7 @@ export function createAgent(protocol: 'http:' | 'https:'): http.Agent {
 
 /**
  * How long a streamed body waits for the upstream's `100 Continue` before it is sent anyway,
- * for servers that ignore `Expect` (curl waits as long).
+ * for servers that ignore `Expect` (curl waits as long); at most half the route's timeout.
  */
 export const CONTINUE_WAIT_MS = 1000;
 
@@ -66,6 +66,42 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 export function clientGone(res: http.ServerResponse): boolean {
   const socket = res.socket ?? res.req?.socket;
   return res.destroyed || !socket || socket.destroyed;
+}
+
+/**
+ * Calls `listener` once, when the exchange with the caller is over: the response closed
+ * (after its end, or cut off), or its connection gone. A pipelined response waiting behind
+ * others never emits 'close' when the connection dies, hence the connection's own event.
+ * Calls it at once if that has already happened. Returns a function that stops listening.
+ */
+export function whenClientDone(
+  res: http.ServerResponse,
+  listener: () => void,
+): () => void {
+  const connection = res.socket ?? res.req?.socket;
+  let done = false;
+  const stop = () => {
+    res.off('close', fire);
+    connection?.off('close', fire);
+  };
+  function fire() {
+    if (done) return;
+    done = true;
+    stop();
+    listener();
+  }
+  if (res.closed || !connection || connection.destroyed) {
+    queueMicrotask(fire);
+    return () => {
+      done = true;
+    };
+  }
+  res.once('close', fire);
+  connection.once('close', fire);
+  return () => {
+    done = true;
+    stop();
+  };
 }
 
 /** Options of {@link forward}. */
@@ -159,14 +195,13 @@ export function forward(
         }, target.timeout);
       };
 
-      const onClientClose = () => {
+      const stopWatchingClient = whenClientDone(res, () => {
         if (!res.writableFinished) {
           clearTimeout(timer);
           upstream.destroy();
           settle();
         }
-      };
-      res.once('close', onClientClose);
+      });
 
       /** Hands the answer to the client: head, any body already read, the rest streamed. */
       const relay = (upRes: http.IncomingMessage, head?: Buffer, complete = false) => {
@@ -233,7 +268,7 @@ export function forward(
           peeking = false;
           finished = true;
           clearTimeout(timer);
-          res.off('close', onClientClose);
+          stopWatchingClient();
           again()
             .then(next => {
               if (clientGone(res)) settle();
@@ -268,7 +303,7 @@ export function forward(
           peeking = false;
         }
         clearTimeout(timer);
-        res.off('close', onClientClose);
+        stopWatchingClient();
         if (settled) {
           res.destroy();
           return;
@@ -284,10 +319,11 @@ export function forward(
           upstream.reusedSocket &&
           IDEMPOTENT.has(current.method) &&
           RETRYABLE_ON_REUSED_SOCKET.has(error.code ?? '') &&
-          replayable
+          (replayable || !bodyStarted)
         ) {
           // The pooled connection was closed by the upstream as we wrote to it; the
-          // request never reached it, and the buffered body can be sent again.
+          // request never reached it, and the body can be sent again: it is buffered, or
+          // streamed and still waiting for the upstream's go-ahead.
           attempt(current, true);
           return;
         }
@@ -320,7 +356,7 @@ export function forward(
           pipeline(body, upstream, () => {});
         };
         upstream.once('continue', start);
-        continueTimer = setTimeout(start, CONTINUE_WAIT_MS);
+        continueTimer = setTimeout(start, Math.min(CONTINUE_WAIT_MS, target.timeout / 2));
         upstream.once('close', () => clearTimeout(continueTimer));
       } else {
         // The request has no socket yet: the chunks are queued and leave together once it has.

@@ -12,4 +12,10 @@ describe('addSandboxPolicy', () => {
     addSandboxPolicy(headers, undefined);
     expect(headers).toEqual({ 'content-security-policy': 'sandbox' });
   });
+
+  it('leaves PDFs alone, which some browsers show blank when sandboxed', () => {
+    const headers = { 'content-type': 'application/pdf' };
+    addSandboxPolicy(headers, "default-src 'self'");
+    expect(headers).toEqual({ 'content-type': 'application/pdf' });
+  });
 });

@@ -65,12 +65,17 @@ export function filterResponseHeaders(
  * any policy already set (Backstage's helmet) or passed from the upstream, so that both apply.
  * An HTML or SVG object opened through the proxy (a `user-cookie` or open route can be opened
  * by a link) then runs no script and has no origin: it cannot act as the backend's origin
- * with the caller's cookie. Images, media, and `fetch()` callers are unaffected.
+ * with the caller's cookie. Images, media, downloads and `fetch()` callers are unaffected.
+ * PDFs are left out: some browsers show a sandboxed PDF blank, and a PDF's scripts run in
+ * the viewer, never in the page's origin.
  */
 export function addSandboxPolicy(
   headers: OutgoingHttpHeaders,
   alreadySet: OutgoingHttpHeaders[string],
 ): void {
+  if (/^\s*application\/pdf\s*(?:;|$)/i.test(String(headers['content-type'] ?? ''))) {
+    return;
+  }
   const policies = [alreadySet, headers['content-security-policy']]
     .flat()
     .filter((p): p is string => typeof p === 'string' && p !== '');

@@ -19,7 +19,7 @@ const BODY = Buffer.alloc(8 * 1024 * 1024, 'a');
 const DENIED =
   '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
 
-type Mode = 'deny-before-body' | 'continue' | 'ignore-expect';
+type Mode = 'deny-before-body' | 'continue' | 'ignore-expect' | 'reset-reused';
 
 interface Seen {
   expect?: string;
@@ -29,6 +29,18 @@ interface Seen {
 
 let mode: Mode;
 let seen: Seen[] = [];
+/** Requests seen on each upstream connection. */
+const perConnection = new WeakMap<object, number>();
+/** In 'reset-reused' mode: resets a connection at its second request, before answering. */
+function resetIfReused(req: http.IncomingMessage): boolean {
+  const count = (perConnection.get(req.socket) ?? 0) + 1;
+  perConnection.set(req.socket, count);
+  if (mode === 'reset-reused' && count > 1) {
+    req.socket.destroy();
+    return true;
+  }
+  return false;
+}
 let upstream: http.Server;
 let proxy: RunningProxy;
 
@@ -56,25 +68,29 @@ beforeAll(async () => {
       bodyBytes: 0,
     };
     seen.push(entry);
+    if (resetIfReused(req)) return;
     if (mode === 'deny-before-body') {
       // As S3 does for a request it will not accept: the answer, no 100, and the connection closed.
       res.writeHead(403, { 'content-type': 'application/xml', connection: 'close' });
       res.end(DENIED);
       return;
     }
-    if (mode === 'continue') res.writeContinue();
+    if (mode === 'continue' || mode === 'reset-reused') res.writeContinue();
     // 'ignore-expect': read whatever comes, without a 100.
     reader(req, res, entry);
   });
   upstream.on('request', (req, res) => {
     const entry: Seen = { bodyBytes: 0 };
     seen.push(entry);
+    if (resetIfReused(req)) return;
     reader(req, res, entry);
   });
   await new Promise<void>(r => upstream.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
   proxy = await startProxy({
     '/stream': { target: `${url}/bucket`, service: 's3', region: 'us-east-1', unsignedPayload: true },
+    '/quick': { target: `${url}/bucket`, service: 's3', region: 'us-east-1', unsignedPayload: true, timeout: 600 },
+    '/plain': { target: `${url}/api`, service: 'execute-api', region: 'eu-west-1' },
   });
 });
 
@@ -89,10 +105,12 @@ beforeEach(() => {
 });
 
 /** PUTs the 8 MiB body with a raw client, so that an early answer can be seen as it is. */
-function put(): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }> {
+function put(
+  route = '/stream',
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const req = http.request(`${proxy.baseUrl}${P}/stream/key`, {
+    const req = http.request(`${proxy.baseUrl}${P}${route}/key`, {
       method: 'PUT',
       headers: { authorization: USER, 'content-length': String(BODY.length) },
     });
@@ -149,4 +167,33 @@ it('keeps working after the refusals: the refused requests left no broken pooled
   const res = await put();
   expect(res.status).toBe(200);
   expect(JSON.parse(res.body)).toEqual({ bodyBytes: BODY.length });
+});
+
+it("waits for the go-ahead no longer than half the route's timeout", async () => {
+  mode = 'ignore-expect';
+  const res = await put('/quick');
+  expect(res.status).toBe(200);
+  expect(JSON.parse(res.body)).toEqual({ bodyBytes: BODY.length });
+});
+
+describe('a pooled connection the upstream resets as the request arrives', () => {
+  it('is retried on a new connection for a streamed upload that has not started its body', async () => {
+    mode = 'continue';
+    expect((await put()).status).toBe(200); // leaves a pooled connection
+    mode = 'reset-reused';
+    const res = await put();
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ bodyBytes: BODY.length });
+    // The reset request got no body; its retry got all of it.
+    expect(seen.map(e => e.bodyBytes)).toEqual([BODY.length, 0, BODY.length]);
+  });
+
+  it('is retried on a new connection for a GET', async () => {
+    mode = 'continue';
+    const get = () => proxy.http().get(`${P}/plain/x`).set('authorization', USER);
+    expect((await get()).status).toBe(200);
+    mode = 'reset-reused';
+    expect((await get()).status).toBe(200);
+    expect(seen).toHaveLength(3);
+  });
 });

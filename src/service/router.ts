@@ -32,7 +32,7 @@ import {
   statusOf,
 } from '../forwarding/errors';
 import { CallerAdmission } from '../access/admitCaller';
-import { AuditedRequest, auditRequest } from '../audit/auditRequest';
+import { auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
 import { checkRoute, logRouteChecks } from './routeCheck';
 import { refuseVersionlessRequestLine } from './httpVersion';
@@ -147,16 +147,16 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
     let routeLabel = '?';
-    let audited: AuditedRequest | undefined;
+    const audited = auditor && auditRequest(auditor, logger, req, res);
     try {
       match = table.match(req.url);
       routeLabel = match?.route.route || '/';
       if (!match) {
         throw new NotFoundError(`No proxysigv4 route matches ${req.path}`);
       }
+      if (audited) audited.route = routeLabel;
       const { route, rest, rawQuery } = match;
       const runtime = runtimes.get(route)!;
-      audited = auditor && auditRequest(auditor, logger, req, res, routeLabel);
 
       const caller = await admission.admit(req, route);
       if (audited) audited.caller = caller;
