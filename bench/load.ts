@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { backendConfigYaml, collectedMemory, cpuTime, freePort, Memory, rss, startProcess } from './processes';
+import { backendConfigYaml, collectedMemory, cpuTime, freePort, heapNow, Memory, rss, startProcess } from './processes';
 import { median, MiB } from './measure';
 import { PatternChecker, patternChunk } from './pattern';
 
@@ -403,11 +403,20 @@ export async function runLoad(options: LoadOptions): Promise<string> {
 
   log(`load: ${CLIENTS} clients for ${seconds} s, credentials rotating (${LIFETIME_MS / 1000} s lifetime)`);
   const samples: { t: number; rss: number }[] = [];
+  /** The backend's V8 heap and buffers as they are (no GC), once a second. */
+  const heapSamples: { t: number; heapTotal: number; arrayBuffers: number }[] = [];
   let peakConnections = 0;
   const started = performance.now();
   const sampler = setInterval(() => {
     samples.push({ t: (performance.now() - started) / 1000, rss: rss(pid) });
   }, 100);
+  const heapSampler = setInterval(() => {
+    const t = (performance.now() - started) / 1000;
+    heapNow(backend.child).then(
+      heap => heapSamples.push({ t, heapTotal: heap.heapTotal, arrayBuffers: heap.arrayBuffers }),
+      () => {},
+    );
+  }, 1000);
   const socketSampler = setInterval(() => {
     peakConnections = Math.max(peakConnections, connected(sockets()));
   }, 1000);
@@ -418,6 +427,7 @@ export async function runLoad(options: LoadOptions): Promise<string> {
     run = await drive(base, headers, seconds, 0);
   } finally {
     clearInterval(sampler);
+    clearInterval(heapSampler);
     clearInterval(socketSampler);
   }
   const clientsCpu = process.cpuUsage(cpuBefore.clients);
@@ -491,6 +501,10 @@ export async function runLoad(options: LoadOptions): Promise<string> {
   ]);
   const timeline = Array.from({ length: 6 }, (_, i) => fmt(between(i * window, (i + 1) * window + (i === 5 ? 1 : 0))));
   rows.push([`backend RSS during the load, median of each ${fmt(window)} s`, 'MiB', timeline.join(', ')]);
+  const heapBetween = (key: 'heapTotal' | 'arrayBuffers', i: number) =>
+    fmt(median(heapSamples.filter(x => x.t >= i * window && x.t < (i + 1) * window + (i === 5 ? 1 : 0)).map(x => x[key])) / MiB);
+  rows.push([`backend V8 heap reserved during the load (no GC), median of each ${fmt(window)} s`, 'MiB', Array.from({ length: 6 }, (_, i) => heapBetween('heapTotal', i)).join(', ')]);
+  rows.push([`backend buffers during the load (no GC), median of each ${fmt(window)} s`, 'MiB', Array.from({ length: 6 }, (_, i) => heapBetween('arrayBuffers', i)).join(', ')]);
   rows.push(['backend heap used after a full GC, before → after', 'MiB', `${fmt(memoryBefore.heapUsed / MiB)} → ${fmt(memoryAfter.heapUsed / MiB)}`]);
   rows.push(['backend heap reserved after a full GC, before → after', 'MiB', `${fmt(memoryBefore.heapTotal / MiB)} → ${fmt(memoryAfter.heapTotal / MiB)}`]);
   rows.push(['backend buffers after a full GC, before → after', 'MiB', `${fmt(memoryBefore.arrayBuffers / MiB)} → ${fmt(memoryAfter.arrayBuffers / MiB)}`]);

@@ -134,6 +134,21 @@ export function collectedMemory(child: ChildProcess): Promise<Memory> {
   });
 }
 
+/** Asks a backend for its V8 heap and buffers as they are, without collecting garbage. */
+export function heapNow(child: ChildProcess): Promise<Omit<Memory, 'rss'>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no heap answer in 10 s')), 10_000);
+    const onMessage = (message: { heap?: Omit<Memory, 'rss'> }) => {
+      if (!message?.heap) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve(message.heap);
+    };
+    child.on('message', onMessage);
+    child.send('heap');
+  });
+}
+
 /**
  * The `backend:` section of a benchmark backend's app-config: loopback only, an in-memory
  * database, and a static access token the clients send.
