@@ -78,7 +78,9 @@ export function whenClientDone(
   res: http.ServerResponse,
   listener: () => void,
 ): () => void {
-  const connection = res.socket ?? res.req?.socket;
+  const socket = res.socket ?? res.req?.socket;
+  // Only a response still waiting for its socket needs the connection watched.
+  const connection = res.socket ? undefined : socket;
   let done = false;
   const stop = () => {
     res.off('close', fire);
@@ -90,14 +92,14 @@ export function whenClientDone(
     stop();
     listener();
   }
-  if (res.closed || !connection || connection.destroyed) {
+  if (res.closed || !socket || socket.destroyed) {
     queueMicrotask(fire);
     return () => {
       done = true;
     };
   }
   res.once('close', fire);
-  connection.once('close', fire);
+  connection?.once('close', fire);
   return () => {
     done = true;
     stop();
