@@ -15,12 +15,11 @@
  * it (clients gone, once idle); the backend's RSS, after a full GC before and after, sampled
  * during the run for its peak and for the drift between its first and its last part.
  */
-import { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { backendConfigYaml, collectedMemory, cpuTime, freePort, heapNow, Memory, rss, startProcess } from './processes';
+import { ask, backendConfigYaml, collectedMemory, cpuTime, freePort, heapNow, Memory, rss, startProcess } from './processes';
 import { median, MiB } from './measure';
 import { PatternChecker, patternChunk } from './pattern';
 
@@ -297,20 +296,6 @@ interface UpstreamStats {
   examples: Record<string, string>;
   upstreamOpen: number;
   endpointOpen: number;
-}
-
-function ask<T>(child: ChildProcess, question: string, key: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${question}' answer in 10 s`)), 10_000);
-    const onMessage = (message: Record<string, unknown>) => {
-      if (!message?.[key]) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(message[key] as T);
-    };
-    child.on('message', onMessage);
-    child.send(question);
-  });
 }
 
 export interface LoadOptions {

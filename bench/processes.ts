@@ -118,35 +118,33 @@ export interface Memory {
   arrayBuffers: number;
 }
 
-/** Asks a backend to collect garbage, then for its memory. */
-export function collectedMemory(child: ChildProcess): Promise<Memory> {
+/**
+ * Sends a process a question over its IPC channel and resolves with the `key` field of the
+ * first message that has one (other messages come over the channel too: the TypeScript
+ * loader's 'watch' notes). Rejects after 10 s.
+ */
+export function ask<T>(child: ChildProcess, question: string, key: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no memory answer in 10 s')), 10_000);
-    // Other messages come over the channel too (the TypeScript loader's 'watch' notes).
-    const onMessage = (message: { memory?: Memory }) => {
-      if (!message?.memory) return;
+    const timer = setTimeout(() => reject(new Error(`no '${question}' answer in 10 s`)), 10_000);
+    const onMessage = (message: Record<string, unknown>) => {
+      if (!message?.[key]) return;
       clearTimeout(timer);
       child.off('message', onMessage);
-      resolve(message.memory);
+      resolve(message[key] as T);
     };
     child.on('message', onMessage);
-    child.send('memory');
+    child.send(question);
   });
+}
+
+/** Asks a backend to collect garbage, then for its memory. */
+export function collectedMemory(child: ChildProcess): Promise<Memory> {
+  return ask(child, 'memory', 'memory');
 }
 
 /** Asks a backend for its V8 heap and buffers as they are, without collecting garbage. */
 export function heapNow(child: ChildProcess): Promise<Omit<Memory, 'rss'>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no heap answer in 10 s')), 10_000);
-    const onMessage = (message: { heap?: Omit<Memory, 'rss'> }) => {
-      if (!message?.heap) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(message.heap);
-    };
-    child.on('message', onMessage);
-    child.send('heap');
-  });
+  return ask(child, 'heap', 'heap');
 }
 
 /**
