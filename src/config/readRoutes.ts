@@ -21,12 +21,14 @@ export class ProxyConfigError extends Error {
   name = 'ProxyConfigError';
 }
 
-const TOP_LEVEL_KEYS = new Set([
+/** The settings of the `proxysigv4` section besides its routes. */
+export const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
   'allowUnauthenticatedRequests',
   'checkCredentialsOnStart',
 ]);
 
-const ROUTE_FIELDS = new Set([
+/** The fields of an expanded route. */
+export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'target',
   'service',
   'region',
@@ -78,7 +80,8 @@ const ROLE_ARN =
 /** STS's own rules for these AssumeRole parameters. */
 const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
-const CREDENTIALS_ENDPOINT_FIELDS = new Set(['url', 'headers']);
+/** The fields of a route's `credentialsEndpoint`. */
+export const CREDENTIALS_ENDPOINT_FIELDS: ReadonlySet<string> = new Set(['url', 'headers']);
 
 /** The validated `proxysigv4` section. */
 export interface ProxySigV4Config {
