@@ -226,8 +226,9 @@ describe('upstream faults', () => {
       ['resets before the headers', 'GET', '/api/reset', undefined, 'ECONNRESET'],
       ['resets before the headers', 'POST', '/api/reset', body, 'ECONNRESET'],
       ['resets before the headers', 'PUT', '/s3stream/reset', body, 'ECONNRESET'],
-      ['resets mid-upload', 'PUT', '/api/reset', large, 'ECONNRESET'],
-      ['resets mid-upload', 'PUT', '/s3stream/reset', large, 'ECONNRESET'],
+      // Mid-upload, the write or the read may see the reset first (Node 22 and 24: EPIPE).
+      ['resets mid-upload', 'PUT', '/api/reset', large, 'ECONNRESET|EPIPE'],
+      ['resets mid-upload', 'PUT', '/s3stream/reset', large, 'ECONNRESET|EPIPE'],
     ])('the upstream %s: %s %s', async (fault, method, path, payload, code) => {
       upstream.handler = req => req.socket.destroy();
       if (fault === 'resets mid-upload') resetAfterBytes = 100_000;
@@ -235,7 +236,9 @@ describe('upstream faults', () => {
       expect(seen.status).toBe(502);
       expect(errorOf(seen)).toEqual({
         name: 'BadGatewayError',
-        message: `The upstream could not be reached or reset the connection (${code})`,
+        message: expect.stringMatching(
+          new RegExp(`^The upstream could not be reached or reset the connection \\((${code})\\)$`),
+        ),
       });
     });
   });
