@@ -1,0 +1,168 @@
+/*
+ * The packaging test (`npm run test:package`): packs the plugin with `npm pack`, installs the
+ * tarball into a fresh Backstage backend (`@backstage/backend-defaults` `createBackend`) in a
+ * temporary folder, as a user would, and checks that:
+ *   - Backstage loads the plugin's config schema (config.schema.json): a good configuration
+ *     passes, a wrong type is refused, and only the secret fields are kept for `secret`;
+ *   - the backend starts with the plugin and serves: a request with a token is signed and
+ *     the signature verified by an upstream with aws4; one without a token gets 401.
+ * Exits non-zero with the reason on the first failure. Needs the npm registry (or its cache).
+ */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startVerifyingUpstream } from '../src/__testUtils__/verifyingUpstream';
+
+const ROOT = path.resolve(__dirname, '..');
+const TOKEN = 'package-test-token';
+const KEYS = { accessKeyId: 'AKIDPACKAGETEST', secretAccessKey: 'package-test-secret' };
+const log = (s: string) => process.stdout.write(`package test: ${s}\n`);
+
+function check(ok: unknown, what: string): void {
+  if (!ok) throw new Error(what);
+  log(`ok: ${what}`);
+}
+
+function npm(args: string[], cwd: string): string {
+  return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function waitForPort(port: number, child: ChildProcess, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`the backend exited with ${child.exitCode}`);
+    try {
+      // Ready only once every plugin has started.
+      if ((await fetch(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise(r => setTimeout(r, 250));
+  }
+  throw new Error(`the backend did not listen on ${port} within ${ms} ms`);
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-sigv4-package-'));
+  let backend: ChildProcess | undefined;
+  const upstream = await startVerifyingUpstream({ [KEYS.accessKeyId]: KEYS });
+  try {
+    // 1. Pack, as `npm publish` would.
+    const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], ROOT))[0];
+    const tarball = path.join(work, packed.filename);
+    const files: string[] = packed.files.map((f: { path: string }) => f.path);
+    // (Backstage's prepack turns config.d.ts into config.schema.json, and points to it.)
+    check(
+      ['dist/index.cjs.js', 'dist/index.d.ts', 'config.schema.json'].every(f => files.includes(f)),
+      `the tarball holds dist/index.cjs.js, dist/index.d.ts and config.schema.json (${files.length} files)`,
+    );
+    check(!files.some(f => f.startsWith('src/') || f.startsWith('bench/')), 'the tarball holds no sources, tests or benchmark');
+
+    // 2. A fresh backend that depends on the tarball.
+    const app = path.join(work, 'backend');
+    fs.mkdirSync(app);
+    const backendDefaults = require('@backstage/backend-defaults/package.json').version;
+    // The database driver a backend brings (Backstage's auth keeps its keys in the database).
+    const betterSqlite = require('better-sqlite3/package.json').version;
+    fs.writeFileSync(
+      path.join(app, 'package.json'),
+      JSON.stringify({
+        name: 'fresh-backend',
+        private: true,
+        dependencies: {
+          '@backstage/backend-defaults': backendDefaults,
+          'better-sqlite3': betterSqlite,
+          'backstage-plugin-proxy-sigv4-backend': `file:${tarball}`,
+        },
+        // See README, Development: npm cannot resolve @yarnpkg/core 4.9.2's patch: dependency.
+        overrides: { '@yarnpkg/core': '4.9.1' },
+      }),
+    );
+    npm(['install', '--prefer-offline', '--no-audit', '--no-fund'], app);
+    log(`installed into a fresh backend with @backstage/backend-defaults ${backendDefaults}`);
+
+    // 3. Backstage loads the plugin's config schema.
+    const schemaCheck = `
+      const { loadConfigSchema } = require('@backstage/config-loader');
+      (async () => {
+        const schema = await loadConfigSchema({ dependencies: ['backstage-plugin-proxy-sigv4-backend'] });
+        const route = { target: 'https://x.execute-api.eu-west-1.amazonaws.com', roleArn: 'arn:aws:iam::123456789012:role/r', externalId: 'EXTERNAL', credentialsEndpoint: { url: 'https://h.example', headers: { 'x-key': 'KEY' } } };
+        const out = {};
+        try { schema.process([{ context: 't', data: { app: {}, backend: { baseUrl: 'http://x' }, proxysigv4: { checkCredentialsOnStart: 'yes' } } }]); out.badType = 'accepted'; }
+        catch (e) { out.badType = e.message; }
+        const secret = schema.process([{ context: 't', data: { proxysigv4: { '/r': route } } }], { visibility: ['secret'] });
+        out.secret = secret[0].data;
+        process.stdout.write(JSON.stringify(out));
+      })().catch(e => { process.stderr.write(String(e.stack)); process.exit(1); });`;
+    const schema = JSON.parse(execFileSync(process.execPath, ['-e', schemaCheck], { cwd: app, encoding: 'utf8' }));
+    check(
+      /proxysigv4\/checkCredentialsOnStart/.test(schema.badType) && /must be boolean/.test(schema.badType),
+      'the schema refuses proxysigv4.checkCredentialsOnStart: "yes"',
+    );
+    check(
+      JSON.stringify(schema.secret) ===
+        JSON.stringify({ proxysigv4: { '/r': { externalId: 'EXTERNAL', credentialsEndpoint: { headers: { 'x-key': 'KEY' } } } } }),
+      'the schema marks externalId and credentialsEndpoint.headers secret, and nothing else',
+    );
+
+    // 4. The backend starts with the plugin and serves.
+    const port = Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,()=>{console.log(s.address().port);s.close()})"], { encoding: 'utf8' }).trim());
+    fs.writeFileSync(
+      path.join(app, 'app-config.yaml'),
+      `
+backend:
+  baseUrl: http://127.0.0.1:${port}
+  listen: { port: ${port}, host: 127.0.0.1 }
+  database: { client: better-sqlite3, connection: ':memory:' }
+  auth:
+    externalAccess:
+      - type: static
+        options: { token: ${TOKEN}, subject: package-test }
+aws:
+  mainAccount: { accessKeyId: ${KEYS.accessKeyId}, secretAccessKey: ${KEYS.secretAccessKey} }
+proxysigv4:
+  checkCredentialsOnStart: false
+  '/up': { target: '${upstream.url}/base', service: execute-api, region: eu-west-1 }
+`,
+    );
+    fs.writeFileSync(
+      path.join(app, 'index.js'),
+      `const { createBackend } = require('@backstage/backend-defaults');
+const backend = createBackend();
+backend.add(require('backstage-plugin-proxy-sigv4-backend'));
+backend.start();
+`,
+    );
+    backend = spawn(process.execPath, ['index.js', '--config', 'app-config.yaml'], {
+      cwd: app,
+      env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    await waitForPort(port, backend, 60_000);
+    log('the backend started with the packed plugin');
+
+    const url = `http://127.0.0.1:${port}/api/proxy-sigv4/up/items/1?q=a+b`;
+    const anonymous = await fetch(url);
+    check(anonymous.status === 401 && upstream.received.length === 0, `without a token: ${anonymous.status}, nothing sent upstream`);
+    const signed = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const received = upstream.received[0];
+    check(
+      signed.status === 200 && received?.url === '/base/items/1?q=a%20b' && received.signatureError === undefined,
+      `with a token: ${signed.status}, arrived as ${received?.url}, signature ${received?.signatureError ?? 'verified by aws4'}`,
+    );
+    log('passed');
+  } finally {
+    backend?.kill('SIGTERM');
+    await upstream.close();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  error => {
+    process.stderr.write(`package test FAILED: ${error?.message ?? error}\n`);
+    process.exit(1);
+  },
+);
