@@ -148,10 +148,10 @@ export function heapNow(child: ChildProcess): Promise<Omit<Memory, 'rss'>> {
 }
 
 /**
- * The `backend:` section of a benchmark backend's app-config: loopback only, an in-memory
- * database, and a static access token the clients send.
+ * The `backend:` section of a benchmark (or packaging test) backend's app-config: loopback
+ * only, an in-memory database, and a static access token the clients send.
  */
-export function backendConfigYaml(port: number, token: string): string {
+export function backendConfigYaml(port: number, token: string, subject = 'bench'): string {
   return `
 backend:
   baseUrl: http://127.0.0.1:${port}
@@ -160,6 +160,6 @@ backend:
   auth:
     externalAccess:
       - type: static
-        options: { token: ${token}, subject: bench }
+        options: { token: ${token}, subject: ${subject} }
 `;
 }

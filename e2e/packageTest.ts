@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startVerifyingUpstream } from '../src/__testUtils__/verifyingUpstream';
+import { backendConfigYaml, freePort } from '../bench/processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const TOKEN = 'package-test-token';
@@ -107,19 +108,10 @@ async function main() {
     );
 
     // 4. The backend starts with the plugin and serves.
-    const port = Number(execFileSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,()=>{console.log(s.address().port);s.close()})"], { encoding: 'utf8' }).trim());
+    const port = await freePort();
     fs.writeFileSync(
       path.join(app, 'app-config.yaml'),
-      `
-backend:
-  baseUrl: http://127.0.0.1:${port}
-  listen: { port: ${port}, host: 127.0.0.1 }
-  database: { client: better-sqlite3, connection: ':memory:' }
-  auth:
-    externalAccess:
-      - type: static
-        options: { token: ${TOKEN}, subject: package-test }
-aws:
+      `${backendConfigYaml(port, TOKEN, 'package-test')}aws:
   mainAccount: { accessKeyId: ${KEYS.accessKeyId}, secretAccessKey: ${KEYS.secretAccessKey} }
 proxysigv4:
   checkCredentialsOnStart: false

@@ -15,6 +15,8 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** What the router learns about a request as it is handled, for its audit record. */
 export interface AuditedRequest {
+  /** The route key once the request is matched to a route; `?` until then. */
+  route: string;
   /** Who called, once admitted (undefined: anonymous, or not admitted). */
   caller?: BackstageCredentials;
   /** Request body bytes received from the caller and sent on. */
@@ -64,17 +66,14 @@ function withoutToken(req: Request): Request {
  *
  * `succeeded` means the upstream's answer was passed back whole, whatever its status;
  * `failed` means the proxy answered with an error of its own, or the exchange was cut off.
- * `route` is set once the request is matched to a route (`?` until then).
  */
 export function auditRequest(
   auditor: AuditorService,
   logger: LoggerService,
   req: Request,
   res: Response,
-): AuditedRequest & { route: string } {
-  const audited = { route: '?', requestBytes: 0, responseBytes: 0 } as AuditedRequest & {
-    route: string;
-  };
+): AuditedRequest {
+  const audited: AuditedRequest = { route: '?', requestBytes: 0, responseBytes: 0 };
   const options = {
     eventId: AUDIT_EVENT_ID,
     severityLevel: READ_METHODS.has(req.method) ? ('low' as const) : ('medium' as const),
