@@ -227,6 +227,16 @@ export interface Config {
            * @visibility backend
            */
           timeout?: number;
+          /**
+           * Log, at info level, each request's canonical request and string to sign as
+           * the signer built them, to compare with what AWS expected in a
+           * SignatureDoesNotMatch answer. The secret key is never logged and the session
+           * token's value is replaced; paths, queries and signed header values are logged.
+           * Default false. Turn it off when done.
+           *
+           * @visibility backend
+           */
+          debug?: boolean;
         };
   };
 }

@@ -24,8 +24,16 @@ export interface ReceivedRequest {
   service?: string;
   region?: string;
   signedHeaders?: string[];
+  /** aws4's canonical request and string to sign for what arrived (when it could compute them). */
+  aws4?: Aws4Trace;
   /** The local port of the connection the request came on (to count connections). */
   remotePort?: number;
+}
+
+/** What aws4, the second implementation, computes for a request as it arrived. */
+export interface Aws4Trace {
+  canonicalRequest: string;
+  stringToSign: string;
 }
 
 export type UpstreamHandler = (
@@ -48,7 +56,14 @@ export function verifySignature(
   req: { method: string; url: string; headers: http.IncomingHttpHeaders },
   body: Buffer,
   secrets: AcceptedCredentials,
-): { error?: string; code?: string; service?: string; region?: string; signedHeaders?: string[] } {
+): {
+  error?: string;
+  code?: string;
+  service?: string;
+  region?: string;
+  signedHeaders?: string[];
+  aws4?: Aws4Trace;
+} {
   const auth = req.headers.authorization;
   const m = typeof auth === 'string' ? AUTH.exec(auth) : null;
   if (!m) {
@@ -120,16 +135,21 @@ export function verifySignature(
   );
   signer.datetime = amzDate;
   const expected: string = signer.signature();
+  const aws4Trace: Aws4Trace = {
+    canonicalRequest: signer.canonicalString(),
+    stringToSign: signer.stringToSign(),
+  };
   if (expected !== signature) {
     return {
-      error: `SignatureDoesNotMatch; aws4's canonical request:\n${signer.canonicalString()}`,
+      error: `SignatureDoesNotMatch; aws4's canonical request:\n${aws4Trace.canonicalRequest}`,
       code: 'SignatureDoesNotMatch',
       service,
       region,
       signedHeaders,
+      aws4: aws4Trace,
     };
   }
-  return { service, region, signedHeaders };
+  return { service, region, signedHeaders, aws4: aws4Trace };
 }
 
 export interface VerifyingUpstream {
@@ -203,6 +223,7 @@ export async function startVerifyingUpstream(
         service: check.service,
         region: check.region,
         signedHeaders: check.signedHeaders,
+        aws4: check.aws4,
         remotePort: req.socket.remotePort,
       };
       received.push(entry);

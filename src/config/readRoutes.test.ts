@@ -30,6 +30,7 @@ describe('readProxyConfig', () => {
       maxBodySize: 10485760,
       unsignedPayload: false,
       timeout: 30000,
+      debug: false,
     });
   });
 
@@ -46,6 +47,7 @@ describe('readProxyConfig', () => {
       maxBodySize: 1024,
       unsignedPayload: true,
       timeout: 5000,
+      debug: true,
     });
     expect(route).toMatchObject({
       basePath: '/',
@@ -58,6 +60,7 @@ describe('readProxyConfig', () => {
       maxBodySize: 1024,
       unsignedPayload: true,
       timeout: 5000,
+      debug: true,
     });
   });
 
@@ -261,6 +264,7 @@ describe('readProxyConfig', () => {
     ['a string timeout', { '/r': { target: 'https://s3.amazonaws.com', timeout: '30s' } }, /\.timeout: must be a whole number/],
     ['unsignedPayload off S3', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', unsignedPayload: true } }, /\.unsignedPayload: is only accepted by S3/],
     ['a non-boolean unsignedPayload', { '/r': { target: 'https://s3.amazonaws.com', unsignedPayload: 'yes' } }, /\.unsignedPayload: must be true or false/],
+    ['a non-boolean debug', { '/r': { target: 'https://s3.amazonaws.com', debug: 'yes' } }, /\.debug: must be true or false/],
     ['roleSessionName alone', { '/r': { target: 'https://s3.amazonaws.com', roleSessionName: 'session' } }, /\.roleSessionName: is only used together with roleArn/],
     ['durationSeconds alone', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', durationSeconds: 900 } }, /\.durationSeconds: is only used together with roleArn/],
     ['externalId alone', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', externalId: 'abcdef' } }, /\.externalId: is only used together with roleArn/],

@@ -48,6 +48,7 @@ export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'maxBodySize',
   'unsignedPayload',
   'timeout',
+  'debug',
 ]);
 
 const CREDENTIALS_POLICIES: readonly CredentialsPolicy[] = [
@@ -423,6 +424,7 @@ function readRoute(
     fail('unsignedPayload', `is only accepted by S3; this route signs for '${service}'`);
   }
   const timeout = num('timeout', 1, 3_600_000) ?? DEFAULT_TIMEOUT_MS;
+  const debug = bool('debug') ?? false;
 
   const port = url.port ? Number(url.port) : undefined;
   return {
@@ -446,6 +448,7 @@ function readRoute(
     maxBodySize,
     unsignedPayload,
     timeout,
+    debug,
   };
 }
 

@@ -84,6 +84,8 @@ export interface RouteConfig {
   maxBodySize: number;
   unsignedPayload: boolean;
   timeout: number;
+  /** Log each request's canonical request and string to sign (never the secret). */
+  debug: boolean;
 }
 
 export const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024;

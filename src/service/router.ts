@@ -18,6 +18,7 @@ import {
 import { CredentialsCache } from '../credentials/cachedCredentials';
 import { upstreamPath } from '../endpoint/upstreamPath';
 import { RouteSigner, signingAccessKeyId } from '../signing/signRequest';
+import { describeSigning, SigningTrace } from '../signing/signingTrace';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { hasBody, readBody } from '../forwarding/body';
 import {
@@ -190,21 +191,29 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         if (audited) audited.requestBytes = buffered?.length ?? 0;
       }
 
+      // debug: true logs what was signed, for comparison with a SignatureDoesNotMatch.
+      const logTrace = route.debug
+        ? (trace: SigningTrace) =>
+            logger.info(describeSigning(routeLabel, req.method, upstream.wire, trace))
+        : undefined;
       const sign = async () => ({
         method: req.method,
         path: upstream.wire,
         body,
-        headers: await runtime.signer.sign({
-          method: req.method,
-          protocol: route.protocol,
-          hostname: route.hostname,
-          port: route.port,
-          path: upstream.path,
-          query: upstream.query,
-          headers,
-          payloadHash,
-          unsignedPayload: route.unsignedPayload,
-        }),
+        headers: await runtime.signer.sign(
+          {
+            method: req.method,
+            protocol: route.protocol,
+            hostname: route.hostname,
+            port: route.port,
+            path: upstream.path,
+            query: upstream.query,
+            headers,
+            payloadHash,
+            unsignedPayload: route.unsignedPayload,
+          },
+          logTrace,
+        ),
       });
       const signed = await sign();
 

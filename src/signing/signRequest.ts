@@ -1,6 +1,7 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { AwsCredentialIdentity } from '@smithy/types';
+import { SigningTrace, TracingSignatureV4 } from './signingTrace';
 
 /** SHA-256 in the shape the signer takes (the same binding the AWS SDK uses on Node). */
 const Sha256 = Hash.bind(null, 'sha256');
@@ -20,6 +21,9 @@ export interface SigningScope {
   /** S3 rules: the path is signed as sent (encoded once, never normalised). */
   s3: boolean;
 }
+
+/** Receives what was computed for each request, on routes with `debug: true`. */
+export type TraceListener = (trace: SigningTrace) => void;
 
 /** One request, as it will go on the wire. */
 export interface RequestToSign {
@@ -42,6 +46,11 @@ export interface RequestToSign {
   unsignedPayload?: boolean;
 }
 
+/** The access key id that signed a request, read back from its Authorization header. */
+export function signingAccessKeyId(headers: Record<string, string>): string | undefined {
+  return /Credential=([^/,\s]+)\//.exec(headers.authorization ?? '')?.[1];
+}
+
 /**
  * Signs requests for one route with `@smithy/signature-v4`. The signer instance is kept for
  * the route's lifetime, so its signing-key cache (per credentials, day, region, service)
@@ -49,6 +58,7 @@ export interface RequestToSign {
  */
 export class RouteSigner {
   private readonly signer: SignatureV4;
+  private readonly init: ConstructorParameters<typeof SignatureV4>[0];
   private readonly sendsContentSha256: boolean;
 
   constructor(
@@ -59,21 +69,29 @@ export class RouteSigner {
     // signing-key cache, per credentials, day, region and service.
     // S3 and OpenSearch Serverless require x-amz-content-sha256; other services neither need nor expect it.
     this.sendsContentSha256 = scope.s3 || scope.service === 'aoss';
-    this.signer = new SignatureV4({
+    this.init = {
       service: scope.service,
       region: scope.region,
       credentials,
       sha256: Sha256,
       uriEscapePath: !scope.s3,
       applyChecksum: this.sendsContentSha256,
-    });
+    };
+    this.signer = new SignatureV4(this.init);
   }
 
   /**
    * Returns the headers to send: the given ones plus x-amz-date, the token, authorization,
    * and for S3 and OpenSearch Serverless the payload hash.
+   *
+   * @param onTrace - given for a route with `debug: true`: the request is then signed by a
+   *   signer of its own that keeps the canonical request and string to sign, and this
+   *   receives them.
    */
-  async sign(request: RequestToSign): Promise<Record<string, string>> {
+  async sign(
+    request: RequestToSign,
+    onTrace?: TraceListener,
+  ): Promise<Record<string, string>> {
     // The signer takes a payload hash given as x-amz-content-sha256 instead of hashing a
     // body itself. Services other than S3 and aoss get the hash in the signature only:
     // the header is neither signed nor sent.
@@ -83,7 +101,8 @@ export class RouteSigner {
         ? UNSIGNED_PAYLOAD
         : request.payloadHash ?? EMPTY_SHA256,
     };
-    const signed = await this.signer.sign(
+    const tracing = onTrace && new TracingSignatureV4(this.init);
+    const signed = await (tracing ?? this.signer).sign(
       {
         method: request.method,
         protocol: request.protocol,
@@ -99,11 +118,9 @@ export class RouteSigner {
     if (!this.sendsContentSha256) {
       delete sent[CONTENT_SHA256];
     }
+    if (tracing) {
+      onTrace!(tracing.trace(signingAccessKeyId(sent) ?? '?'));
+    }
     return sent;
   }
-}
-
-/** The access key id that signed a request, read back from its Authorization header. */
-export function signingAccessKeyId(headers: Record<string, string>): string | undefined {
-  return /Credential=([^/,\s]+)\//.exec(headers.authorization ?? '')?.[1];
 }
