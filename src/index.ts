@@ -7,4 +7,11 @@
 export { proxySigV4Plugin as default } from './plugin';
 export { createRouter } from './service/router';
 export type { RouterOptions, ProxyRouter } from './service/router';
-export type { RouteConfig, CredentialsPolicy } from './config/types';
+export type {
+  RouteConfig,
+  CredentialsPolicy,
+  CredentialSourceConfig,
+  BaseCredentialSource,
+  CredentialsEndpointSource,
+  StsTarget,
+} from './config/types';
