@@ -93,14 +93,16 @@ it('serves the routes from a plugin of the embedder, and releases connections on
     await backend.stop();
   }
   // The route's keep-alive connection is closed by close(), not left to time out.
-  const deadline = Date.now() + 2000;
-  let open = Infinity;
-  while (Date.now() < deadline) {
-    open = await new Promise<number>((resolve, reject) =>
-      upstream.server.getConnections((e, n) => (e ? reject(e) : resolve(n))),
+  const server = upstream.server;
+  const connections = () =>
+    new Promise<number>((resolve, reject) =>
+      server.getConnections((e, n) => (e ? reject(e) : resolve(n))),
     );
-    if (open === 0) break;
+  const deadline = Date.now() + 2000;
+  let open = await connections();
+  while (open > 0 && Date.now() < deadline) {
     await new Promise(r => setTimeout(r, 20));
+    open = await connections();
   }
   expect(open).toBe(0);
 });
