@@ -59,6 +59,17 @@ async function main() {
       `the tarball holds dist/index.cjs.js, dist/index.d.ts and config.schema.json (${files.length} files)`,
     );
     check(!files.some(f => f.startsWith('src/') || f.startsWith('bench/')), 'the tarball holds no sources, tests or benchmark');
+    check(
+      ['README.md', 'LICENSE', 'CHANGELOG.md'].every(f => files.includes(f)),
+      'the tarball holds README.md, LICENSE and CHANGELOG.md',
+    );
+    // The version is a release the changelog describes (Keep a Changelog headings).
+    const changelog = fs.readFileSync(path.join(ROOT, 'CHANGELOG.md'), 'utf8');
+    const released = [...changelog.matchAll(/^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$/gm)].map(m => m[1]);
+    check(
+      /^\d+\.\d+\.\d+$/.test(packed.version) && released[0] === packed.version,
+      `the packed version ${packed.version} is the newest release in CHANGELOG.md (${released[0]})`,
+    );
 
     // 2. A fresh backend that depends on the tarball.
     const app = path.join(work, 'backend');
