@@ -59,6 +59,7 @@ beforeAll(async () => {
       externalId: EXTERNAL_ID,
       roleSessionName: 'backstage-billing',
       stsEndpoint: sts.url,
+      debug: true,
     },
     '/denied': {
       target: 'https://xyz.execute-api.eu-west-1.amazonaws.com/v1',
@@ -108,6 +109,7 @@ it('shows each route, where its credentials come from, and who it signs as', asy
       externalId: true,
     },
     stsEndpoint: sts.url,
+    debug: true,
     check: {
       ok: true,
       arn: 'arn:aws:sts::210987654321:assumed-role/backstage-billing-read/backstage-billing',

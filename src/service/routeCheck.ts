@@ -33,6 +33,8 @@ export interface RouteReport {
   credentials: CredentialSourceReport;
   /** The STS endpoint of the identity check (and of AssumeRole). */
   stsEndpoint: string;
+  /** Present when the route logs canonical requests (`debug: true`). */
+  debug?: true;
   check: IdentityCheck;
 }
 
@@ -78,6 +80,7 @@ export async function checkRoute(
     },
     credentials: describeSource(route.credentialSource),
     stsEndpoint: stsEndpointFor(route.sts),
+    ...(route.debug ? { debug: true as const } : {}),
     check: await resolver.checkIdentity(route.credentialSource, route.sts),
   };
 }
