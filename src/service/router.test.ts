@@ -34,6 +34,7 @@ beforeAll(async () => {
     '/api/nested': { target: `${upstream.url}/nested`, ...api },
     '/bare': { target: upstream.url, ...api },
     '/s3': { target: `${upstream.url}/bucket`, service: 's3', region: 'us-east-1' },
+    '/bedrock': { target: upstream.url, service: 'bedrock', region: 'us-east-1' },
     '/s3stream': {
       target: `${upstream.url}/bucket`,
       service: 's3',
@@ -496,6 +497,68 @@ describe('responses', () => {
     }
     expect(upstream.connections.length - before).toBeLessThanOrEqual(1);
     expect(new Set(upstream.received.map(r => r.remotePort)).size).toBe(1);
+  });
+});
+
+describe('a Bedrock runtime request (README worked example)', () => {
+  // The model id contains ':'. Callers may send it raw or as %3A; either way it goes out as
+  // %3A, and the upstream checks the signature (aws4 encodes that path again, as Bedrock does).
+  it.each([
+    'anthropic.claude-3-haiku-20240307-v1:0',
+    'anthropic.claude-3-haiku-20240307-v1%3A0',
+  ])('POST /model/%s/invoke-with-response-stream: sent as %%3A, signed, bedrock headers forwarded, events streamed', async modelId => {
+    let finish!: () => void;
+    const finished = new Promise<void>(r => (finish = r));
+    upstream.handler = (_req, res, received) => {
+      res.writeHead(received.signatureError ? 403 : 200, {
+        'content-type': 'application/vnd.amazon.eventstream',
+        'x-amzn-requestid': 'req-1',
+      });
+      res.write('event-1');
+      finished.then(() => res.end('event-2'));
+    };
+    const body = Buffer.from('{\n  "messages": [{"role": "user", "content": [{"text": "Hi"}]}]\n}');
+    const got = await new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: proxyPort,
+          method: 'POST',
+          path: `${P}/bedrock/model/${modelId}/invoke-with-response-stream`,
+          headers: {
+            authorization: USER,
+            'content-type': 'application/json',
+            'content-length': String(body.length),
+            accept: 'application/vnd.amazon.eventstream',
+            'x-amzn-bedrock-accept': 'application/json',
+          },
+        },
+        res => {
+          let text = '';
+          res.on('data', chunk => {
+            text += chunk;
+            if (text === 'event-1') finish(); // the first event arrived before the upstream ended
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(got.status).toBe(200);
+    expect(got.text).toBe('event-1event-2');
+    expect(got.headers['content-type']).toBe('application/vnd.amazon.eventstream');
+    expect(got.headers['x-amzn-requestid']).toBe('req-1');
+    const received = lastReceived();
+    expect(received.url).toBe('/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream');
+    expect(received.service).toBe('bedrock');
+    expect(received.body.equals(body)).toBe(true);
+    expect(received.headers).toMatchObject({
+      accept: 'application/vnd.amazon.eventstream',
+      'x-amzn-bedrock-accept': 'application/json',
+      'content-type': 'application/json',
+    });
+    expect(received.signedHeaders).toEqual(expect.arrayContaining(['x-amzn-bedrock-accept', 'content-type']));
   });
 });
 
