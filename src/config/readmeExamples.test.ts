@@ -121,8 +121,8 @@ describe('README.md configuration examples', () => {
     },
   );
 
-  const invalid = examples.filter(e => e.invalid);
-  (invalid.length > 0 ? it.each(invalid.map(e => [e.line, e] as const)) : it.skip.each([[0, invalid[0]]]))(
+  // README shows at least one wrong example (Migrating, Field by field); jest needs a non-empty table.
+  it.each(examples.filter(e => e.invalid).map(e => [e.line, e] as const))(
     'the block at line %d, shown as wrong, is refused',
     (_line, example) => {
       expect(() => readProxyConfig(new ConfigReader(configOf(example)))).toThrow(ProxyConfigError);
