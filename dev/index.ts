@@ -4,16 +4,69 @@
  * a seeded bucket, and a local STS that issues role credentials the S3 accepts, so that
  * the routes work offline with no AWS account.
  */
+import net from 'node:net';
 import { createBackend } from '@backstage/backend-defaults';
+import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
 import { startVerifyingS3, S3RVER_CREDENTIALS } from '../src/__testUtils__/verifyingS3';
 import { startLocalSts } from '../src/__testUtils__/localSts';
 import { AcceptedCredentials } from '../src/__testUtils__/verifyingUpstream';
 
-const DEMO_S3_PORT = Number(process.env.DEMO_S3_PORT ?? 4569);
-const DEMO_STS_PORT = Number(process.env.DEMO_STS_PORT ?? 4570);
+/** The backend's port: `backend.listen.port` in app-config.yaml, which README's curls use. */
+const BACKEND_PORT = 7007;
+const DEFAULT_S3_PORT = 4569;
+const DEFAULT_STS_PORT = 4570;
+const DEMO_S3_PORT = Number(process.env.DEMO_S3_PORT ?? DEFAULT_S3_PORT);
+const DEMO_STS_PORT = Number(process.env.DEMO_STS_PORT ?? DEFAULT_STS_PORT);
 const DEMO_TOKEN = 'demo-token-for-local-use-only';
 
+// The AWS SDK warns, on Node 20, that its releases after January 2027 will need Node 22: true,
+// but not about this demo, and the warning's nine lines hide the list of what to try.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** A start-up failure that needs no stack trace: its message says what to do. */
+class DemoStartError extends Error {}
+
+/** Refuses to start, with a plain message, when a port the demo needs is taken. */
+async function assertFree(port: number, host: string | undefined, what: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new DemoStartError(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} (${what}) is already in use: is another \`npm start\` running? ` +
+              `Stop it, or find what holds the port with \`ss -ltnp | grep :${port}\`.`
+            : `cannot listen on port ${port} (${what}): ${error.message}`,
+        ),
+      ),
+    );
+    server.listen(port, host, () => server.close(() => resolve()));
+  });
+}
+
+/**
+ * backstage-cli's `package start` keeps running after this process ends (it waits for a
+ * file change to restart it). After a failed start it is asked to stop too, so that
+ * `npm start` ends instead of hanging. (It then exits with 0, as after Ctrl-C; a signal it does
+ * not handle would give a non-zero status, but also a shell's "Hangup" and an orphan.)
+ */
+function failAndStop(message: string): never {
+  process.stderr.write(`\nnpm start failed: ${message}\n\n`);
+  if (process.env.BACKSTAGE_CLI_CHANNEL && process.ppid > 1) {
+    try {
+      process.kill(process.ppid, 'SIGTERM');
+    } catch {
+      // the parent is gone already
+    }
+  }
+  process.exit(1);
+}
+
 async function main() {
+  await assertFree(BACKEND_PORT, undefined, 'the backend, backend.listen.port in app-config.yaml');
+  await assertFree(DEMO_S3_PORT, '127.0.0.1', 'the local S3; another one with DEMO_S3_PORT=<port>');
+  await assertFree(DEMO_STS_PORT, '127.0.0.1', 'the local STS; another one with DEMO_STS_PORT=<port>');
+
   // What the local STS issues, the local S3 accepts.
   const accepted: AcceptedCredentials = {};
   const sts = await startLocalSts({
@@ -34,41 +87,91 @@ async function main() {
       'demo-bucket/docs/readme.md': '# A nested object\n',
     },
   });
+  const closeLocalServers = () => Promise.all([s3.close(), sts.close()]);
+
+  // app-config.yaml's routes point at the default ports; other ones are passed to the
+  // config as an override (Backstage reads APP_CONFIG_* when the backend starts).
+  if (DEMO_S3_PORT !== DEFAULT_S3_PORT || DEMO_STS_PORT !== DEFAULT_STS_PORT) {
+    const route = { target: `${s3.url}/demo-bucket`, stsEndpoint: sts.url };
+    process.env.APP_CONFIG_proxysigv4 = JSON.stringify({ '/demo': route, '/demo-role': route });
+  }
 
   const backend = createBackend();
   backend.add(import('../src'));
-  await backend.start();
+  // The local S3 and STS close as part of the backend's stop, and s3rver's folder is removed.
+  backend.add(
+    createBackendModule({
+      pluginId: 'proxy-sigv4',
+      moduleId: 'demo-local-aws',
+      register(env) {
+        env.registerInit({
+          deps: { lifecycle: coreServices.rootLifecycle },
+          async init({ lifecycle }) {
+            lifecycle.addShutdownHook(async () => {
+              await closeLocalServers();
+              process.stdout.write('\nStopped the backend, the local S3 and the local STS.\n');
+            });
+          },
+        });
+      },
+    }),
+  );
+  try {
+    await backend.start();
+  } catch (error) {
+    await closeLocalServers();
+    throw error;
+  }
 
-  const api = 'http://localhost:7007/api/proxy-sigv4';
-  const base = `${api}/demo`;
+  // Ctrl-C in a terminal sends SIGINT to this process twice: once from the terminal, and once
+  // forwarded by backstage-cli. Backstage's own handler exits at once on the second (its
+  // backend has already left its registry), before the shutdown hooks have run; so it is
+  // replaced by one that stops the backend once, whatever number of signals arrive.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    backend.stop().then(
+      () => process.exit(0),
+      error => {
+        process.stderr.write(`stopping the demo failed: ${error?.stack ?? error}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, stop);
+  }
+
+  const api = `http://localhost:${BACKEND_PORT}/api/proxy-sigv4`;
   const auth = `-H 'Authorization: Bearer ${DEMO_TOKEN}'`;
+  // The same commands, in the same order, as README's "Try it" section (npm run test:demo
+  // runs README's and checks that this list matches them).
+  const rule = '-'.repeat(78);
   process.stdout.write(
     [
       '',
-      `Local S3 (s3rver behind a SigV4 check) on ${s3.url}, bucket demo-bucket.`,
-      `Local STS on ${sts.url}.`,
-      'Try:',
-      `  curl ${auth} ${base}/hello.txt`,
-      `  curl ${auth} ${api}/demo-role/hello.txt     # through an assumed role`,
-      `  curl ${auth} ${api}/_routes                 # the route check`,
-      `  curl ${auth} '${base}?list-type=2'`,
-      `  curl ${auth} -X PUT --data-binary @package.json ${base}/uploaded.json`,
-      `  curl ${base}/hello.txt        # no token: 401`,
+      rule,
+      `The demo is running: the backend on http://localhost:${BACKEND_PORT}, a local S3 (s3rver`,
+      `behind a SigV4 check) on ${s3.url} with demo-bucket, a local STS on ${sts.url}.`,
+      'Try, from this folder:',
+      '',
+      `curl ${auth} ${api}/demo/hello.txt`,
+      `curl ${auth} '${api}/demo?list-type=2'`,
+      `curl ${auth} -H 'content-type: application/json' \\`,
+      `     -X PUT --data-binary @package.json ${api}/demo/uploaded.json`,
+      `curl ${api}/demo/hello.txt    # no Backstage token: 401`,
+      `curl ${auth} ${api}/demo-role/hello.txt`,
+      `curl ${auth} ${api}/_routes`,
+      '',
+      'Ctrl-C stops all three servers.',
+      rule,
       '',
     ].join('\n'),
   );
-
-  const stop = async () => {
-    await backend.stop();
-    await s3.close();
-    await sts.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
 }
 
-main().catch(error => {
-  process.stderr.write(`${error?.stack ?? error}\n`);
-  process.exit(1);
-});
+main().catch(error =>
+  failAndStop(error instanceof DemoStartError ? error.message : (error?.stack ?? String(error))),
+);
