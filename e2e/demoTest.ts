@@ -362,6 +362,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   const child = spawn('npm', ['start'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgid = child.pid!;
+  // If the test itself is stopped (Ctrl-C on it, CI's timeout), npm start goes with it.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (groupAlive(pgid)) process.kill(-pgid, 'SIGINT');
+      process.stderr.write(`demo test: stopped by ${signal}; sent SIGINT to npm start\n`);
+      process.exit(1);
+    });
+  }
   let output = '';
   child.stdout!.on('data', d => (output += d));
   child.stderr!.on('data', d => (output += d));
