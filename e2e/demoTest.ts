@@ -33,6 +33,8 @@ const STOP_TIMEOUT_MS = 15_000;
 
 const log = (s: string) => process.stdout.write(`demo test: ${s}\n`);
 const results: Array<{ ok: boolean; what: string; detail?: string }> = [];
+/** Set when the test itself gets SIGINT or SIGTERM. */
+let interrupted = false;
 
 function check(ok: boolean, what: string, detail?: string): boolean {
   results.push({ ok, what, detail: ok ? undefined : detail });
@@ -362,14 +364,31 @@ async function main(): Promise<void> {
   const started = Date.now();
   const child = spawn('npm', ['start'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgid = child.pid!;
-  // If the test itself is stopped (Ctrl-C on it, CI's timeout), npm start goes with it.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+  // Ctrl-C: SIGINT to the whole foreground process group, once (backstage-cli would take a
+  // second one as the end). Resolves with whether everything ended within the time allowed;
+  // what is left is then killed.
+  let stopping: Promise<boolean> | undefined;
+  const stopDemo = () =>
+    (stopping ??= (async () => {
       if (groupAlive(pgid)) process.kill(-pgid, 'SIGINT');
-      process.stderr.write(`demo test: stopped by ${signal}; sent SIGINT to npm start\n`);
-      process.exit(1);
-    });
-  }
+      const ended = await waitFor(
+        STOP_TIMEOUT_MS,
+        () => !groupAlive(pgid) && (child.exitCode !== null || child.signalCode !== null),
+      );
+      if (!ended && groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+      return ended;
+    })());
+  // If the test itself is stopped (Ctrl-C on it, CI's timeout), npm start goes with it; the
+  // test waits for it, so that the pipes of its output stay open while it stops.
+  const onSignal = async (signal: NodeJS.Signals) => {
+    interrupted = true;
+    process.stderr.write(`demo test: stopped by ${signal}; stopping npm start\n`);
+    await stopDemo();
+    process.stderr.write('demo test: INTERRUPTED\n');
+    process.exit(1);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let output = '';
   child.stdout!.on('data', d => (output += d));
   child.stderr!.on('data', d => (output += d));
@@ -406,6 +425,7 @@ async function main(): Promise<void> {
 
     // README's order: the PUT before any command that could depend on it.
     for (const { curl, demoCheck } of pairs) {
+      if (interrupted) return;
       log(`$ ${curl.line}`);
       try {
         await demoCheck.verify(await runCurl(curl), curl);
@@ -414,13 +434,10 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    // Ctrl-C: SIGINT to the whole foreground process group.
     const stopAt = Date.now();
-    if (groupAlive(pgid)) process.kill(-pgid, 'SIGINT');
-    const stoppedInTime = await waitFor(STOP_TIMEOUT_MS, () => !groupAlive(pgid) && (child.exitCode !== null || child.signalCode !== null));
+    const stoppedInTime = await stopDemo();
     const seconds = ((Date.now() - stopAt) / 1000).toFixed(1);
     check(stoppedInTime, `Ctrl-C: npm start and all its processes ended within ${STOP_TIMEOUT_MS / 1000} s (${seconds} s)`, 'still running: killed with SIGKILL');
-    if (!stoppedInTime && groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
     const { code, signal } = await exited;
     // npm runs the script with sh, which ends itself with the SIGINT it received once the
     // backend has exited, and npm then does the same: a shell shows 130, as for any npm
@@ -446,6 +463,8 @@ async function main(): Promise<void> {
 main()
   .catch(error => check(false, 'the demo test ran', String(error?.message ?? error)))
   .then(() => {
+    // Interrupted: the signal's handler ends the test, with 1, once npm start has stopped.
+    if (interrupted) return;
     const failed = results.filter(r => !r.ok);
     process.stdout.write(
       failed.length === 0 && results.length > 0
