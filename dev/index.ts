@@ -12,7 +12,8 @@ import { startLocalSts } from '../src/__testUtils__/localSts';
 import { AcceptedCredentials } from '../src/__testUtils__/verifyingUpstream';
 
 /** The backend's port: `backend.listen.port` in app-config.yaml, which README's curls use. */
-const BACKEND_PORT = 7007;
+const DEFAULT_BACKEND_PORT = 7007;
+const BACKEND_PORT = Number(process.env.DEMO_BACKEND_PORT ?? DEFAULT_BACKEND_PORT);
 const DEFAULT_S3_PORT = 4569;
 const DEFAULT_STS_PORT = 4570;
 const DEMO_S3_PORT = Number(process.env.DEMO_S3_PORT ?? DEFAULT_S3_PORT);
@@ -63,7 +64,7 @@ function failAndStop(message: string): never {
 }
 
 async function main() {
-  await assertFree(BACKEND_PORT, undefined, 'the backend, backend.listen.port in app-config.yaml');
+  await assertFree(BACKEND_PORT, undefined, 'the backend, backend.listen.port in app-config.yaml; another one with DEMO_BACKEND_PORT=<port>');
   await assertFree(DEMO_S3_PORT, '127.0.0.1', 'the local S3; another one with DEMO_S3_PORT=<port>');
   await assertFree(DEMO_STS_PORT, '127.0.0.1', 'the local STS; another one with DEMO_STS_PORT=<port>');
 
@@ -94,6 +95,10 @@ async function main() {
   if (DEMO_S3_PORT !== DEFAULT_S3_PORT || DEMO_STS_PORT !== DEFAULT_STS_PORT) {
     const route = { target: `${s3.url}/demo-bucket`, stsEndpoint: sts.url };
     process.env.APP_CONFIG_proxysigv4 = JSON.stringify({ '/demo': route, '/demo-role': route });
+  }
+  if (BACKEND_PORT !== DEFAULT_BACKEND_PORT) {
+    process.env.APP_CONFIG_backend_listen_port = String(BACKEND_PORT);
+    process.env.APP_CONFIG_backend_baseUrl = JSON.stringify(`http://localhost:${BACKEND_PORT}`);
   }
 
   const backend = createBackend();

@@ -8,20 +8,24 @@
  *     that a command added to README, or one removed, fails the test until the test follows.
  *   - Sends SIGINT to the process group (Ctrl-C) and checks that everything has stopped
  *     within 15 s, cleanly, and that the ports are free again.
- * The ports are README's (7007, 4569, 4570): they must be free before it starts.
+ * The ports are README's (7007, 4569, 4570). One that something else holds (another backend
+ * on 7007, say) is replaced by a free one, through the variables dev/index.ts reads, and the
+ * commands are run with the backend's port replaced; the test says so.
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../bench/processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const CURL = '/usr/bin/curl';
-const PORTS: Array<{ port: number; host?: string; what: string }> = [
-  { port: 7007, what: 'the backend' },
-  { port: 4569, host: '127.0.0.1', what: 'the local S3' },
-  { port: 4570, host: '127.0.0.1', what: 'the local STS' },
+/** README's ports, and the variable that moves each when something else holds it. */
+const PORTS: Array<{ port: number; host?: string; what: string; env: string }> = [
+  { port: 7007, what: 'the backend', env: 'DEMO_BACKEND_PORT' },
+  { port: 4569, host: '127.0.0.1', what: 'the local S3', env: 'DEMO_S3_PORT' },
+  { port: 4570, host: '127.0.0.1', what: 'the local STS', env: 'DEMO_STS_PORT' },
 ];
 /** What dev/index.ts seeds as demo-bucket/hello.txt. */
 const HELLO = 'Hello from S3, signed with SigV4 and verified.\n';
@@ -347,22 +351,31 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: Nod
 
 async function main(): Promise<void> {
   // README's commands first: a README the test cannot read is a failure before anything starts.
-  const commands = readmeTryCommands(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
-  const curls = commands.map(parseCurl);
-  log(`README's "Try it" section gives ${commands.length} curl commands`);
+  const readmeCommands = readmeTryCommands(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
+  log(`README's "Try it" section gives ${readmeCommands.length} curl commands`);
 
-  for (const { port, host, what } of PORTS) {
+  // README's ports, or free ones in place of those something else holds.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const ports: Array<{ port: number; host?: string; what: string }> = [];
+  for (const { port, host, what, env: variable } of PORTS) {
+    let used = port;
     if (!(await portFree(port, host))) {
-      throw new Error(
-        `port ${port} (${what}, fixed by README) is in use: stop what holds it (\`ss -ltnp | grep :${port}\`) and run the test again`,
-      );
+      used = await freePort();
+      env[variable] = String(used);
+      log(`port ${port} (${what}) is in use by something else: the demo runs with ${variable}=${used}`);
     }
+    ports.push({ port: used, host, what });
   }
+  const backendPort = ports[0].port;
+  const commands = readmeCommands.map(c =>
+    c.replaceAll('http://localhost:7007/', `http://localhost:${backendPort}/`),
+  );
+  const curls = commands.map(parseCurl);
 
   // As a new user would: `npm start` in the repository, in its own process group (a terminal's
   // foreground job), which is where Ctrl-C's SIGINT goes.
   const started = Date.now();
-  const child = spawn('npm', ['start'], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const pgid = child.pid!;
   // Ctrl-C: SIGINT to the whole foreground process group, once (backstage-cli would take a
   // second one as the end). Resolves with whether everything ended within the time allowed;
@@ -454,7 +467,7 @@ async function main(): Promise<void> {
     check(!trace, 'no stack trace in the output', trace ? text.slice(Math.max(0, trace.index - 1000), trace.index + 300) : '');
     const problems = text.split('\n').filter(line => /^\S+Z \S+ (warn|error) /.test(line) || /^\(node:\d+\) \w*Warning/.test(line));
     check(problems.length === 0, 'no warnings or errors logged by the backend', problems.join('\n'));
-    for (const { port, host, what } of PORTS) {
+    for (const { port, host, what } of ports) {
       check(await waitFor(5_000, () => portFree(port, host)), `port ${port} (${what}) is free again`, 'still in use');
     }
   }
