@@ -230,9 +230,10 @@ export interface Config {
           /**
            * Log, at info level, each request's canonical request and string to sign as
            * the signer built them, to compare with what AWS expected in a
-           * SignatureDoesNotMatch answer. The secret key is never logged and the session
-           * token's value is replaced; paths, queries and signed header values are logged.
-           * Default false. Turn it off when done.
+           * SignatureDoesNotMatch answer. The secret key is never logged, and the values
+           * of the session token and S3 SSE-C key headers are replaced; paths, queries and
+           * other signed header values (including allowedHeaders) are logged. Default
+           * false. Turn it off when done.
            *
            * @visibility backend
            */

@@ -63,11 +63,6 @@ export const proxySigV4Plugin = createBackendPlugin({
             // GET and HEAD only.
             httpRouter.addAuthPolicy({ path: policyPath(route.route), allow: 'user-cookie' });
           }
-          if (route.debug) {
-            logger.warn(
-              `proxysigv4 route ${route.route || '/'} has debug on: every request's canonical request and string to sign are logged, with its path, query and signed header values; turn it off when done`,
-            );
-          }
           const notes = [
             open && 'unauthenticated',
             route.credentialsPolicy === 'user-cookie' && 'user cookie accepted for GET and HEAD',

@@ -97,6 +97,11 @@ export function createRouter(options: RouterOptions): ProxyRouter {
 
   const runtimes = new Map<RouteConfig, RouteRuntime>();
   for (const route of routes) {
+    if (route.debug) {
+      logger.warn(
+        `proxysigv4 route ${route.route || '/'} has debug on: every request's canonical request and string to sign are logged, with its path, query and signed header values (not the session token or SSE-C keys); turn it off when done`,
+      );
+    }
     const credentials = resolver.forSource(route.credentialSource);
     runtimes.set(route, {
       config: route,

@@ -119,7 +119,11 @@ export class RouteSigner {
       delete sent[CONTENT_SHA256];
     }
     if (tracing) {
-      onTrace!(tracing.trace(signingAccessKeyId(sent) ?? '?'));
+      try {
+        onTrace!(tracing.trace(signingAccessKeyId(sent) ?? '?'));
+      } catch {
+        // Debug output never fails the request it describes; the headers are signed.
+      }
     }
     return sent;
   }

@@ -20,9 +20,13 @@ import {
   TEST_CREDENTIALS,
   USER,
 } from '../__testUtils__/startProxy';
-import { SESSION_TOKEN_PLACEHOLDER } from './signingTrace';
+import { SECRET_HEADERS, SESSION_TOKEN_PLACEHOLDER } from './signingTrace';
+import { RouteSigner } from './signRequest';
+import { verifySignature } from '../__testUtils__/verifyingUpstream';
 
 const P = '/api/proxy-sigv4';
+/** An S3 SSE-C key, as a caller sends it: a secret that is signed like any x-amz-* header. */
+const SSE_C_KEY = 'c2VjcmV0LXNzZS1jLWtleS0zMi1ieXRlcy1sb25nISE=';
 const ROLE = 'arn:aws:iam::210987654321:role/debugging';
 const EXTERNAL_ID = 'ext-debug-secret-external-id';
 
@@ -193,6 +197,32 @@ describe('debug: true logs what aws4 computes from what arrived', () => {
     expect(logged.headline).toContain(`with access key ${TEST_CREDENTIALS.accessKeyId} (debug)`);
   });
 
+  it('for an S3 PUT with an SSE-C key: signed and sent, its value replaced in the log', async () => {
+    const from = logs.entries.length;
+    const res = await proxy
+      .http()
+      .put(`${P}/bucket/secret.bin`)
+      .set('Authorization', USER)
+      .set('x-amz-server-side-encryption-customer-algorithm', 'AES256')
+      .set('x-amz-server-side-encryption-customer-key', SSE_C_KEY)
+      .set('x-amz-server-side-encryption-customer-key-md5', 'bWQ1LW9mLXRoZS1rZXk=')
+      .send('payload');
+    expect(res.status).toBe(200);
+    const received = lastReceived();
+    expect(received.signatureError).toBeUndefined();
+    expect(received.headers['x-amz-server-side-encryption-customer-key']).toBe(SSE_C_KEY);
+    expect(received.signedHeaders).toContain('x-amz-server-side-encryption-customer-key');
+    const [logged] = debugEntries(from);
+    const expected = received.aws4!.canonicalRequest.replace(
+      /^x-amz-server-side-encryption-customer-key:.*$/m,
+      `x-amz-server-side-encryption-customer-key:${SECRET_HEADERS['x-amz-server-side-encryption-customer-key']}`,
+    );
+    expect(expected).not.toBe(received.aws4!.canonicalRequest);
+    expect(logged.canonicalRequest).toBe(expected);
+    expect(logged.canonicalRequest).toContain('\nx-amz-server-side-encryption-customer-key-md5:bWQ1LW9mLXRoZS1rZXk=\n');
+    expect(logged.stringToSign).toBe(received.aws4!.stringToSign);
+  });
+
   it('shows where a request was changed after signing: the only differing line', async () => {
     const from = logs.entries.length;
     const res = await proxy
@@ -229,6 +259,7 @@ describe('what debug never does', () => {
     const secrets = [
       TEST_CREDENTIALS.secretAccessKey,
       EXTERNAL_ID,
+      SSE_C_KEY,
       ...sts.issued.flatMap(c => [c.sessionToken, accepted[c.accessKeyId].secretAccessKey]),
     ];
     const everything = (e: LogEntry) =>
@@ -239,6 +270,36 @@ describe('what debug never does', () => {
       expect(secret.length).toBeGreaterThan(8);
       expect(all).not.toContain(secret);
     }
+  });
+
+  it('never fails the request it describes: a throwing listener leaves a valid signature', async () => {
+    const signer = new RouteSigner(
+      { service: 'execute-api', region: 'eu-west-1', s3: false },
+      async () => TEST_CREDENTIALS,
+    );
+    let called = 0;
+    const headers = await signer.sign(
+      {
+        method: 'GET',
+        protocol: 'https:',
+        hostname: 'abc.execute-api.eu-west-1.amazonaws.com',
+        path: '/prod/items',
+        query: { a: '1' },
+        headers: { host: 'abc.execute-api.eu-west-1.amazonaws.com' },
+      },
+      () => {
+        called++;
+        throw new Error('the log is full');
+      },
+    );
+    expect(called).toBe(1);
+    const check = verifySignature(
+      { method: 'GET', url: '/prod/items?a=1', headers },
+      Buffer.alloc(0),
+      { [TEST_CREDENTIALS.accessKeyId]: TEST_CREDENTIALS },
+    );
+    expect(check.error).toBeUndefined();
+    expect(check.service).toBe('execute-api');
   });
 
   it('warns at start, naming each route that has it on', () => {

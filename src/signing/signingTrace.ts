@@ -7,14 +7,24 @@ import { SignatureV4 } from '@smithy/signature-v4';
  * expected in a SignatureDoesNotMatch answer. Neither ever holds the secret key.
  */
 export interface SigningTrace {
-  /** The canonical request, with the x-amz-security-token value replaced. */
+  /** The canonical request, with the values of {@link SECRET_HEADERS} replaced. */
   canonicalRequest: string;
   stringToSign: string;
   accessKeyId: string;
 }
 
+/**
+ * Signed headers whose values are secrets: the session token, and S3's SSE-C keys, which a
+ * caller may send (as `x-amz-*` headers they are forwarded and signed). Their values are
+ * replaced in a logged canonical request.
+ */
+export const SECRET_HEADERS: Readonly<Record<string, string>> = {
+  'x-amz-security-token': '<session token, not logged>',
+  'x-amz-server-side-encryption-customer-key': '<SSE-C key, not logged>',
+  'x-amz-copy-source-server-side-encryption-customer-key': '<SSE-C key, not logged>',
+};
 /** What replaces the session token's value in a logged canonical request. */
-export const SESSION_TOKEN_PLACEHOLDER = '<session token, not logged>';
+export const SESSION_TOKEN_PLACEHOLDER = SECRET_HEADERS['x-amz-security-token'];
 
 /**
  * A signer that keeps what it computed. One instance signs one request: the trace of
@@ -40,28 +50,32 @@ export class TracingSignatureV4 extends SignatureV4 {
     return stringToSign;
   }
 
-  /** The trace of the request this instance signed, read after `sign` resolved. */
+  /**
+   * The trace of the request this instance signed, read after `sign` resolved. Should a
+   * later signer stop calling the hook, the trace says so rather than failing the request.
+   */
   trace(accessKeyId: string): SigningTrace {
-    if (!this.captured) {
-      throw new Error('the signer did not build a canonical request');
-    }
+    const notCaptured = '(not captured: the signer did not pass it to the debug hook)';
     return {
-      canonicalRequest: redactSessionToken(this.captured.canonicalRequest),
-      stringToSign: this.captured.stringToSign,
+      canonicalRequest: this.captured
+        ? redactSecrets(this.captured.canonicalRequest)
+        : notCaptured,
+      stringToSign: this.captured?.stringToSign ?? notCaptured,
       accessKeyId,
     };
   }
 }
 
 /**
- * Replaces the value of the canonical `x-amz-security-token` header line. The canonical
+ * Replaces the values of the canonical header lines of {@link SECRET_HEADERS}. The canonical
  * headers are the lines between the query line and the first empty line, lower-case names.
  */
-function redactSessionToken(canonicalRequest: string): string {
+function redactSecrets(canonicalRequest: string): string {
   const lines = canonicalRequest.split('\n');
   for (let i = 3; i < lines.length && lines[i] !== ''; i++) {
-    if (lines[i].startsWith('x-amz-security-token:')) {
-      lines[i] = `x-amz-security-token:${SESSION_TOKEN_PLACEHOLDER}`;
+    const name = lines[i].slice(0, lines[i].indexOf(':'));
+    if (Object.hasOwn(SECRET_HEADERS, name)) {
+      lines[i] = `${name}:${SECRET_HEADERS[name]}`;
     }
   }
   return lines.join('\n');
