@@ -24,6 +24,13 @@ const DEMO_TOKEN = 'demo-token-for-local-use-only';
 // but not about this demo, and the warning's nine lines hide the list of what to try.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+/** backstage-cli, which runs this file: captured now, so that nothing else is ever signalled. */
+const CLI_PID = process.env.BACKSTAGE_CLI_CHANNEL ? process.ppid : undefined;
+/** How long a stop may take before the demo exits without waiting for it. */
+const STOP_LIMIT_MS = 10_000;
+/** The terminal's Ctrl-C and the one backstage-cli forwards arrive within this of each other. */
+const SAME_CTRL_C_MS = 1_000;
+
 /** A start-up failure that needs no stack trace: its message says what to do. */
 class DemoStartError extends Error {}
 
@@ -53,14 +60,29 @@ async function assertFree(port: number, host: string | undefined, what: string):
  */
 function failAndStop(message: string): never {
   process.stderr.write(`\nnpm start failed: ${message}\n\n`);
-  if (process.env.BACKSTAGE_CLI_CHANNEL && process.ppid > 1) {
+  // Only while backstage-cli is still this process's parent: if it has gone, the parent
+  // is whatever adopted this process, which must not be signalled.
+  if (CLI_PID !== undefined && CLI_PID > 1 && process.ppid === CLI_PID) {
     try {
-      process.kill(process.ppid, 'SIGTERM');
+      process.kill(CLI_PID, 'SIGTERM');
     } catch {
       // the parent is gone already
     }
   }
   process.exit(1);
+}
+
+/** Local servers started so far, closed by a Ctrl-C that comes before the backend is up. */
+const localServers: Array<{ close(): Promise<void> }> = [];
+/** What Ctrl-C does now: until the backend has started, close what has started and exit. */
+let onSignal = () => {
+  void Promise.allSettled(localServers.map(server => server.close())).then(() =>
+    process.exit(130),
+  );
+};
+const signalled = () => onSignal();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, signalled);
 }
 
 async function main() {
@@ -80,6 +102,7 @@ async function main() {
     accepted,
     port: DEMO_STS_PORT,
   });
+  localServers.push(sts);
   const s3 = await startVerifyingS3(['demo-bucket'], {
     port: DEMO_S3_PORT,
     accepted,
@@ -88,6 +111,7 @@ async function main() {
       'demo-bucket/docs/readme.md': '# A nested object\n',
     },
   });
+  localServers.push(s3);
   const closeLocalServers = () => Promise.all([s3.close(), sts.close()]);
 
   // app-config.yaml's routes point at the default ports; other ones are passed to the
@@ -131,11 +155,22 @@ async function main() {
   // Ctrl-C in a terminal sends SIGINT to this process twice: once from the terminal, and once
   // forwarded by backstage-cli. Backstage's own handler exits at once on the second (its
   // backend has already left its registry), before the shutdown hooks have run; so it is
-  // replaced by one that stops the backend once, whatever number of signals arrive.
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
+  // replaced by one that stops the backend once for that pair. A Ctrl-C pressed again later,
+  // or a stop that takes longer than STOP_LIMIT_MS, ends the demo without waiting.
+  let stoppingSince: number | undefined;
+  onSignal = () => {
+    if (stoppingSince !== undefined) {
+      if (Date.now() - stoppingSince > SAME_CTRL_C_MS) {
+        process.stderr.write('\nCtrl-C again: exiting without waiting for the stop to finish.\n');
+        process.exit(130);
+      }
+      return;
+    }
+    stoppingSince = Date.now();
+    setTimeout(() => {
+      process.stderr.write(`\nThe demo did not stop within ${STOP_LIMIT_MS / 1000} s: exiting.\n`);
+      process.exit(1);
+    }, STOP_LIMIT_MS).unref();
     backend.stop().then(
       () => process.exit(0),
       error => {
@@ -145,8 +180,9 @@ async function main() {
     );
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.removeAllListeners(signal);
-    process.on(signal, stop);
+    for (const listener of process.listeners(signal)) {
+      if (listener !== signalled) process.off(signal, listener);
+    }
   }
 
   const api = `http://localhost:${BACKEND_PORT}/api/proxy-sigv4`;
