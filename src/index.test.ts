@@ -18,10 +18,14 @@ import {
 } from './__testUtils__/verifyingUpstream';
 import { TEST_CREDENTIALS } from './__testUtils__/startProxy';
 import proxySigV4Plugin, {
+  BaseCredentialSource,
+  CredentialsEndpointSource,
+  CredentialSourceConfig,
   createRouter,
   ProxyRouter,
   RouteConfig,
   RouterOptions,
+  StsTarget,
 } from '.';
 
 let upstream: VerifyingUpstream;
@@ -78,6 +82,13 @@ it('serves the routes from a plugin of the embedder, and releases connections on
     expect(seen.map(r => [r.route, r.service, r.region, r.credentialsPolicy])).toEqual([
       ['/api', 'execute-api', 'eu-west-1', 'require'],
     ]);
+    // The types RouteConfig refers to are exported too, for code that reads routes.
+    const source: CredentialSourceConfig = seen[0].credentialSource;
+    const base: BaseCredentialSource = { kind: 'main' };
+    const sts: StsTarget = seen[0].sts;
+    const endpoint: CredentialsEndpointSource | undefined =
+      source.kind === 'endpoint' ? source : undefined;
+    expect([source, sts.region, endpoint]).toEqual([base, 'eu-west-1', undefined]);
     const ok = await request(backend.server)
       .get('/api/my-aws/api/items?x=1')
       .set('Authorization', mockCredentials.service.header());

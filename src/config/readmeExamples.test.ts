@@ -125,7 +125,14 @@ describe('README.md configuration examples', () => {
   it.each(examples.filter(e => e.invalid).map(e => [e.line, e] as const))(
     'the block at line %d, shown as wrong, is refused',
     (_line, example) => {
+      // The block's own comment gives the start of the error it shows, e.g.
+      // `# proxysigv4['/internal-api'].service: cannot be derived from host ...`.
+      const shown = /^\s*# (proxysigv4\[.*?)(?:\.\.\.|…)?\s*$/m.exec(example.yaml)?.[1];
+      expect(shown).toBeDefined();
       expect(() => readProxyConfig(new ConfigReader(configOf(example)))).toThrow(ProxyConfigError);
+      expect(() => readProxyConfig(new ConfigReader(configOf(example)))).toThrow(
+        shown!.replace(/[;,]\s*$/, ''),
+      );
     },
   );
 
