@@ -3,8 +3,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 /**
  * What the signer computed for one request, for a route with `debug: true`: the canonical
  * request and the string to sign, exactly as `@smithy/signature-v4` built them (with the
- * session token's value replaced), so that they can be compared with what AWS says it
- * expected in a SignatureDoesNotMatch answer. Neither ever holds the secret key.
+ * values of {@link SECRET_HEADERS} replaced), so that they can be compared with what AWS
+ * says it expected in a SignatureDoesNotMatch answer. Neither ever holds the secret key.
  */
 export interface SigningTrace {
   /** The canonical request, with the values of {@link SECRET_HEADERS} replaced. */
