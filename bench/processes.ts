@@ -22,6 +22,18 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Whether `port` can be listened on: undefined if so (the probe is closed at once), else
+ * the error listening gave (EADDRINUSE when something holds it).
+ */
+export function listenError(port: number, host?: string): Promise<NodeJS.ErrnoException | undefined> {
+  return new Promise(resolve => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+    server.listen(port, host, () => server.close(() => resolve(undefined)));
+  });
+}
+
 /** Starts a TypeScript file as a process (with an IPC channel) and waits for its ready line. */
 export async function startProcess(
   name: string,

@@ -4,12 +4,12 @@
  * a seeded bucket, and a local STS that issues role credentials the S3 accepts, so that
  * the routes work offline with no AWS account.
  */
-import net from 'node:net';
 import { createBackend } from '@backstage/backend-defaults';
 import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
 import { startVerifyingS3, S3RVER_CREDENTIALS } from '../src/__testUtils__/verifyingS3';
 import { startLocalSts } from '../src/__testUtils__/localSts';
 import { AcceptedCredentials } from '../src/__testUtils__/verifyingUpstream';
+import { listenError } from '../bench/processes';
 
 /** The backend's port: `backend.listen.port` in app-config.yaml, which README's curls use. */
 const DEFAULT_BACKEND_PORT = 7007;
@@ -36,20 +36,15 @@ class DemoStartError extends Error {}
 
 /** Refuses to start, with a plain message, when a port the demo needs is taken. */
 async function assertFree(port: number, host: string | undefined, what: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        new DemoStartError(
-          error.code === 'EADDRINUSE'
-            ? `port ${port} (${what}) is already in use: is another \`npm start\` running? ` +
-              `Stop it, or find what holds the port with \`ss -ltnp | grep :${port}\`.`
-            : `cannot listen on port ${port} (${what}): ${error.message}`,
-        ),
-      ),
+  const error = await listenError(port, host);
+  if (error) {
+    throw new DemoStartError(
+      error.code === 'EADDRINUSE'
+        ? `port ${port} (${what}) is already in use: is another \`npm start\` running? ` +
+          `Stop it, or find what holds the port with \`ss -ltnp | grep :${port}\`.`
+        : `cannot listen on port ${port} (${what}): ${error.message}`,
     );
-    server.listen(port, host, () => server.close(() => resolve()));
-  });
+  }
 }
 
 /**

@@ -14,10 +14,9 @@
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../bench/processes';
+import { freePort, listenError } from '../bench/processes';
 
 const ROOT = path.resolve(__dirname, '..');
 const CURL = '/usr/bin/curl';
@@ -219,15 +218,18 @@ interface DemoCheck {
 const hasToken = (c: Curl) => /^Bearer \S+$/.test(c.headers.authorization ?? '');
 const path_ = (c: Curl) => c.url.pathname;
 
-const CHECKS: DemoCheck[] = [
-  {
-    name: 'GET /demo/hello.txt with the token',
-    matches: c => c.method === 'GET' && hasToken(c) && path_(c) === '/api/proxy-sigv4/demo/hello.txt',
-    verify: a => {
-      check(a.status === 200, '/demo/hello.txt: 200', `status ${a.status}, body ${short(a.body)}`);
-      check(a.body.toString() === HELLO, '/demo/hello.txt: the seeded text', `body ${short(a.body)}`);
-    },
+/** A GET with the token of the seeded hello.txt through `route`, which answers it. */
+const seededObject = (route: string, what: string): DemoCheck => ({
+  name: `GET ${route} with the token`,
+  matches: c => c.method === 'GET' && hasToken(c) && path_(c) === `/api/proxy-sigv4${route}`,
+  verify: a => {
+    check(a.status === 200, `${what}: 200`, `status ${a.status}, body ${short(a.body)}`);
+    check(a.body.toString() === HELLO, `${route}: the seeded text`, `body ${short(a.body)}`);
   },
+});
+
+const CHECKS: DemoCheck[] = [
+  seededObject('/demo/hello.txt', '/demo/hello.txt'),
   {
     name: 'GET /demo?list-type=2 with the token',
     matches: c =>
@@ -273,14 +275,7 @@ const CHECKS: DemoCheck[] = [
       check(!a.body.toString().includes(HELLO.trim()), 'without a token: not the object', `body ${short(a.body)}`);
     },
   },
-  {
-    name: 'GET /demo-role/hello.txt with the token',
-    matches: c => c.method === 'GET' && hasToken(c) && path_(c) === '/api/proxy-sigv4/demo-role/hello.txt',
-    verify: a => {
-      check(a.status === 200, '/demo-role/hello.txt (an assumed role): 200', `status ${a.status}, body ${short(a.body)}`);
-      check(a.body.toString() === HELLO, '/demo-role/hello.txt: the seeded text', `body ${short(a.body)}`);
-    },
-  },
+  seededObject('/demo-role/hello.txt', '/demo-role/hello.txt (an assumed role)'),
   {
     name: 'GET /_routes with the token',
     matches: c => c.method === 'GET' && hasToken(c) && path_(c) === '/api/proxy-sigv4/_routes',
@@ -313,12 +308,8 @@ const CHECKS: DemoCheck[] = [
 // ---------------------------------------------------------------------------------------
 // Processes and ports
 
-function portFree(port: number, host?: string): Promise<boolean> {
-  return new Promise(resolve => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
+async function portFree(port: number, host?: string): Promise<boolean> {
+  return !(await listenError(port, host));
 }
 
 /** Whether any process is left in the process group. */
