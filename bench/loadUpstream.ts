@@ -72,6 +72,20 @@ function reject(req: http.IncomingMessage, res: http.ServerResponse, code: strin
   req.resume();
 }
 
+/**
+ * Answers an upload whose whole body the checker has read: 200 with its size, or BadBody
+ * when a byte differs from the pattern or the size from the declared content-length.
+ */
+function answerUpload(req: http.IncomingMessage, res: http.ServerResponse, checker: PatternChecker) {
+  const declared = Number(req.headers['content-length']);
+  if (checker.mismatchAt !== undefined || checker.length !== declared) {
+    reject(req, res, 'BadBody', `${checker.length} bytes (declared ${declared}), pattern mismatch at ${checker.mismatchAt}`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ bytes: checker.length }));
+}
+
 /** The credentials, without the expiry: judged at the headers, not after a body was read. */
 function unexpiring(accessKeyId: string): AcceptedCredentials {
   const { secretAccessKey, sessionToken } = accepted[accessKeyId];
@@ -145,13 +159,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
       if (!verify(body)) return;
       const checker = new PatternChecker(seed);
       checker.update(body);
-      const declared = Number(req.headers['content-length']);
-      if (checker.mismatchAt !== undefined || body.length !== declared) {
-        reject(req, res, 'BadBody', `${body.length} bytes (declared ${declared}), pattern mismatch at ${checker.mismatchAt}`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ bytes: body.length }));
+      answerUpload(req, res, checker);
     });
     return;
   }
@@ -164,15 +172,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
     if (!verify(Buffer.alloc(0))) return;
     const checker = new PatternChecker(seed);
     req.on('data', (c: Buffer) => checker.update(c));
-    req.on('end', () => {
-      const declared = Number(req.headers['content-length']);
-      if (checker.mismatchAt !== undefined || checker.length !== declared) {
-        reject(req, res, 'BadBody', `${checker.length} bytes (declared ${declared}), pattern mismatch at ${checker.mismatchAt}`);
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ bytes: checker.length }));
-    });
+    req.on('end', () => answerUpload(req, res, checker));
     return;
   }
 
