@@ -33,7 +33,13 @@ export type StsMode =
   /** Answers 400 Throttling. */
   | 'throttle'
   /** Never answers. */
-  | 'hang';
+  | 'hang'
+  /**
+   * Answers 400 with a message that quotes what it was sent, as AWS's validation errors
+   * quote a parameter and a SignatureDoesNotMatch quotes the canonical request: every form
+   * parameter (ExternalId too) and the x-amz-security-token header.
+   */
+  | 'echo';
 
 export interface LocalSts {
   url: string;
@@ -135,6 +141,16 @@ export async function startLocalSts(options: {
         }
         if (mode === 'throttle') {
           error(res, 400, 'Throttling', 'Rate exceeded');
+          return;
+        }
+        if (mode === 'echo') {
+          const quoted = Object.entries(params).map(([k, v]) => `Value '${v}' at '${k}'`);
+          error(
+            res,
+            400,
+            'ValidationError',
+            `${quoted.length} validation errors detected: ${quoted.join('; ')}; canonical headers: x-amz-security-token:${req.headers['x-amz-security-token'] ?? ''}`,
+          );
           return;
         }
         if (check.error || check.service !== 'sts') {

@@ -23,6 +23,7 @@ import {
   describeAwsError,
 } from './errors';
 import { assumeRoleFetcher, callerIdentity, createStsClient } from './sts';
+import { redactedExcerpt, redactSecrets } from './redact';
 
 export { CredentialsUnavailableError, describeAwsError } from './errors';
 
@@ -81,8 +82,62 @@ export type IdentityCheck =
   | { ok: true; arn: string; account: string }
   | { ok: false; code: string; message: string };
 
-const messageOf = (error: unknown) =>
-  String((error as Error)?.message ?? error).slice(0, 500);
+/**
+ * The secrets of a credential source's configuration: never in a message, log or answer,
+ * whatever STS or an endpoint echoes.
+ */
+export function secretsOf(source: CredentialSourceConfig): string[] {
+  switch (source.kind) {
+    case 'role':
+      return source.externalId ? [source.externalId] : [];
+    case 'endpoint':
+      return [
+        ...(source.externalId ? [source.externalId] : []),
+        ...Object.values(source.headers),
+      ];
+    default:
+      return [];
+  }
+}
+
+/** The secret parts of credentials. */
+const credentialSecrets = (c: AwsCredentialIdentity | undefined) => [
+  c?.secretAccessKey,
+  c?.sessionToken,
+];
+
+const messageOf = (error: unknown, secrets: ReadonlyArray<string | undefined>) =>
+  redactedExcerpt(String((error as Error)?.message ?? error), secrets, 500);
+const codeOf = (error: unknown, secrets: ReadonlyArray<string | undefined>) =>
+  redactedExcerpt(awsErrorCode(error) ?? 'Error', secrets, 100);
+
+/**
+ * Wraps a fetcher so that no error it throws carries a secret in its message: a
+ * {@link CredentialsUnavailableError} (a 503) with the secrets replaced.
+ */
+function redactingFetcher(
+  fetch: CredentialsFetcher,
+  secrets: () => ReadonlyArray<string | undefined>,
+): CredentialsFetcher {
+  return async options => {
+    try {
+      return await fetch(options);
+    } catch (error) {
+      const known = secrets();
+      const message = String((error as Error)?.message ?? error);
+      const clean = redactSecrets(message, known);
+      const code = codeOf(error, known);
+      if (
+        error instanceof CredentialsUnavailableError &&
+        clean === message &&
+        code === error.code
+      ) {
+        throw error;
+      }
+      throw new CredentialsUnavailableError(clean, undefined, code);
+    }
+  };
+}
 
 interface Entry {
   cache: CredentialsCache;
@@ -136,17 +191,20 @@ export class CredentialsResolver {
     sts: StsTarget,
   ): Promise<IdentityCheck> {
     const cache = this.forSource(source);
+    const configured = secretsOf(source);
     let credentials: AwsCredentialIdentity;
     try {
       credentials = await cache.peek();
     } catch (error) {
-      return { ok: false, code: awsErrorCode(error) ?? 'Error', message: messageOf(error) };
+      return { ok: false, code: codeOf(error, configured), message: messageOf(error, configured) };
     }
     const client = createStsClient(sts, async () => credentials);
     try {
       return { ok: true, ...(await callerIdentity(client)) };
     } catch (error) {
-      return { ok: false, code: awsErrorCode(error) ?? 'Error', message: messageOf(error) };
+      // A SignatureDoesNotMatch from STS quotes the canonical request, session token included.
+      const secrets = [...configured, ...credentialSecrets(credentials)];
+      return { ok: false, code: codeOf(error, secrets), message: messageOf(error, secrets) };
     } finally {
       client.destroy();
     }
@@ -167,14 +225,25 @@ export class CredentialsResolver {
     if (!entry) {
       let client: STSClient | undefined;
       let fetcher: CredentialsFetcher;
+      // The source credentials last used to call STS: their secrets are redacted too.
+      let sourceCredentials: AwsCredentialIdentity | undefined;
       if (source.kind === 'role') {
-        client = createStsClient(source.sts, this.forSource(source.source).get);
-        fetcher = assumeRoleFetcher(client, source);
+        const sourceCache = this.forSource(source.source);
+        client = createStsClient(source.sts, async () => {
+          sourceCredentials = await sourceCache.get();
+          return sourceCredentials;
+        });
+        fetcher = assumeRoleFetcher(client, source, () => credentialSecrets(sourceCredentials));
       } else if (source.kind === 'endpoint') {
         fetcher = credentialsEndpointFetcher(source);
       } else {
         fetcher = this.integrationFetcher(source);
       }
+      const configured = secretsOf(source);
+      fetcher = redactingFetcher(fetcher, () => [
+        ...configured,
+        ...credentialSecrets(sourceCredentials),
+      ]);
       const cache = new CredentialsCache(fetcher, {
         ...this.options.cache,
         label: describeCredentialSource(source),

@@ -176,6 +176,30 @@ it('drops only the credentials it is told were rejected', async () => {
   expect(s.state.forced).toEqual([false, true]);
 });
 
+it('forces one refresh per interval after rejections, shared by every request rejected with the same credentials', async () => {
+  const s = source(HOUR);
+  cache = new CredentialsCache(s.fetch, { label: 'test', minForcedRefreshIntervalMs: 60_000 });
+  await cache.get();
+  const g = gate();
+  s.state.gate = g.promise;
+  expect(cache.invalidate('K1')).toBe(true);
+  const fresh = cache.get();
+  // A second request rejected with K1 while K2 is being fetched shares that fetch.
+  expect(cache.invalidate('K1')).toBe(true);
+  g.open();
+  s.state.gate = undefined;
+  expect((await fresh).accessKeyId).toBe('K2');
+  expect(s.state.calls).toBe(2);
+  // K2 rejected too, moments later: no new fetch, whatever the upstream says.
+  expect(cache.invalidate('K2')).toBe(false);
+  expect((await cache.get()).accessKeyId).toBe('K2');
+  expect(s.state.calls).toBe(2);
+  await jest.advanceTimersByTimeAsync(60_000);
+  expect(cache.invalidate('K2')).toBe(true);
+  expect((await cache.get()).accessKeyId).toBe('K3');
+  expect(s.state.forced).toEqual([false, true, true]);
+});
+
 it('does not count a check (peek) as use: the credentials are not refreshed ahead for it', async () => {
   const s = source(HOUR);
   cache = new CredentialsCache(s.fetch, { label: 'test' });

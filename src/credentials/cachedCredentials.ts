@@ -12,6 +12,12 @@ export const EXPIRY_MARGIN_MS = 5 * 60 * 1000;
 const FETCH_TIMEOUT_MS = 30_000;
 /** When a refresh gives back the credentials already held, the next attempt is this much later. */
 const SAME_CREDENTIALS_RETRY_MS = 30_000;
+/**
+ * At most one refresh forced by an upstream's rejection per this interval, per credential
+ * source: an upstream that answers ExpiredToken to everything must not turn every request
+ * into an STS call.
+ */
+export const MIN_FORCED_REFRESH_INTERVAL_MS = 60_000;
 
 /**
  * A function that returns credentials, as AWS SDK v3 credential providers do.
@@ -31,6 +37,8 @@ export interface CredentialsCacheOptions {
   retryDelayMs?: number;
   /** The longest delay between retries. Default 10 s. */
   maxRetryDelayMs?: number;
+  /** See {@link MIN_FORCED_REFRESH_INTERVAL_MS}. */
+  minForcedRefreshIntervalMs?: number;
 }
 
 /**
@@ -64,8 +72,11 @@ export class CredentialsCache {
   private forceNext = false;
   /** The access key id last rejected by an upstream. */
   private rejectedKey: string | undefined;
+  /** When an upstream's rejection last dropped the cached credentials. */
+  private lastForcedAt = -Infinity;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly minForcedIntervalMs: number;
 
   constructor(
     private readonly fetch: CredentialsFetcher,
@@ -73,6 +84,8 @@ export class CredentialsCache {
   ) {
     this.retryDelayMs = options.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 10_000;
+    this.minForcedIntervalMs =
+      options.minForcedRefreshIntervalMs ?? MIN_FORCED_REFRESH_INTERVAL_MS;
   }
 
   /** Usable credentials for a request: cached, or fetched now when there are none. */
@@ -102,25 +115,45 @@ export class CredentialsCache {
   }
 
   /**
-   * Drops the cached credentials if they are the ones with this access key id (the upstream
-   * rejected them), so that the next call fetches fresh ones. Credentials fetched since are
-   * kept.
+   * An upstream rejected the credentials with this access key id as expired or unknown.
+   * Drops them, so that the next call fetches fresh ones, unless they were already replaced
+   * or an earlier rejection forced a refresh less than {@link MIN_FORCED_REFRESH_INTERVAL_MS}
+   * ago (then whatever the upstream says, no new fetch: the source is not asked again).
+   *
+   * @returns true when a request signed with those credentials may be sent again with
+   *   others (fresh ones are cached, being fetched, or will be on the next call); false
+   *   when the rate limit kept the rejected ones.
    */
-  invalidate(accessKeyId?: string): void {
-    if (
-      this.cached &&
-      (accessKeyId === undefined || this.cached.accessKeyId === accessKeyId)
-    ) {
-      // Once per credential, however many requests were rejected with it.
-      this.options.logger?.warn(
-        `proxysigv4: the upstream rejected the credentials for ${this.options.label} as expired or unknown before they were due to expire (clock skew, or revoked sessions?); getting new ones`,
+  invalidate(accessKeyId?: string): boolean {
+    if (!this.cached) {
+      // Being fetched (shared by every rejected request), or fetched on the next call
+      // unless a forced refresh just happened and failed.
+      return (
+        this.inFlight !== undefined ||
+        Date.now() - this.lastForcedAt >= this.minForcedIntervalMs
       );
-      this.rejectedKey = this.cached.accessKeyId;
-      this.cached = undefined;
-      this.usableUntil = 0;
-      this.forceNext = true;
-      this.stopTimer();
     }
+    if (accessKeyId !== undefined && this.cached.accessKeyId !== accessKeyId) {
+      return true; // replaced since the request was signed
+    }
+    const now = Date.now();
+    if (now - this.lastForcedAt < this.minForcedIntervalMs) {
+      this.options.logger?.debug(
+        `proxysigv4: the upstream rejected the credentials for ${this.options.label} again; not getting new ones, the last forced refresh was ${Math.round((now - this.lastForcedAt) / 1000)} s ago`,
+      );
+      return false;
+    }
+    // Once per credential, however many requests were rejected with it.
+    this.options.logger?.warn(
+      `proxysigv4: the upstream rejected the credentials for ${this.options.label} as expired or unknown before they were due to expire (clock skew, or revoked sessions?); getting new ones`,
+    );
+    this.lastForcedAt = now;
+    this.rejectedKey = this.cached.accessKeyId;
+    this.cached = undefined;
+    this.usableUntil = 0;
+    this.forceNext = true;
+    this.stopTimer();
+    return true;
   }
 
   /** Stops the refresh timer for good (backend shutdown). */

@@ -1,4 +1,5 @@
 import { ServiceUnavailableError } from '@backstage/errors';
+import { redactedExcerpt } from './redact';
 
 /**
  * AWS credentials cannot be had right now; becomes a 503 whose message says why. `code` is
@@ -21,9 +22,17 @@ export function awsErrorCode(error: unknown): string | undefined {
   return e?.Code ?? e?.code ?? (e?.name && e.name !== 'Error' ? e.name : undefined);
 }
 
-/** Describes an AWS SDK error by code and message, never by anything that could hold a secret. */
-export function describeAwsError(error: unknown): string {
-  const code = awsErrorCode(error) ?? 'Error';
-  const message = String((error as Error)?.message ?? error).slice(0, 300);
+/**
+ * Describes an AWS SDK error by code and message, never by anything else it holds. The
+ * message can echo what was sent (STS's validation errors quote the ExternalId, a
+ * SignatureDoesNotMatch quotes the canonical request with the session token): `secrets`
+ * are replaced before it is cut short.
+ */
+export function describeAwsError(
+  error: unknown,
+  secrets: ReadonlyArray<string | undefined> = [],
+): string {
+  const code = redactedExcerpt(awsErrorCode(error) ?? 'Error', secrets, 100);
+  const message = redactedExcerpt(String((error as Error)?.message ?? error), secrets, 300);
   return `${code}: ${message}`;
 }

@@ -282,6 +282,26 @@ describe('when the upstream rejects the credentials', () => {
     expect(upstream.received).toHaveLength(3);
   });
 
+  it('forces at most one refresh per interval, whatever the upstream says: 20 rejected requests, 2 AssumeRoles', async () => {
+    const logger = mockServices.logger.mock();
+    proxy = await startProxy({ '/billing': billing() }, {}, { logger: logger.factory });
+    expect((await proxy.http().get(`${P}/billing/first`).set('authorization', USER)).status).toBe(200);
+    sts.lifetimeMs = 0; // from now on every credential is taken as expired
+    revoke();
+    for (let i = 0; i < 20; i++) {
+      const res = await proxy.http().get(`${P}/billing/x${i}`).set('authorization', USER);
+      // The upstream's own answer, passed on once no refresh is allowed.
+      expect(res.status).toBe(403);
+      expect(res.text).toContain('<Code>ExpiredToken</Code>');
+    }
+    // The first start-up fetch, and one refresh forced by the first rejection.
+    expect(sts.assumeRoleCalls()).toHaveLength(2);
+    // 1 + the first request's retry + 19 requests sent once.
+    expect(upstream.received).toHaveLength(1 + 2 + 19);
+    const rejections = logger.warn.mock.calls.map(c => String(c[0])).filter(m => m.includes('rejected the credentials'));
+    expect(rejections).toHaveLength(1);
+  });
+
   it('logs the rejection once per credential, however many requests met it', async () => {
     const logger = mockServices.logger.mock();
     sts.delayMs = 200;
@@ -388,6 +408,39 @@ describe('when the upstream rejects the credentials', () => {
     expect(res.status).toBe(403);
     expect(res.text).toContain('ExpiredToken');
     expect(upstream.received).toHaveLength(2);
+  });
+});
+
+describe('when STS echoes what it was sent', () => {
+  it('never shows the external id in the 503, the log or the route check', async () => {
+    const logger = mockServices.logger.mock();
+    sts.mode = 'echo';
+    proxy = await startProxy({ '/billing': billing() }, {}, { logger: logger.factory });
+    const res = await proxy.http().get(`${P}/billing/x`).set('authorization', USER);
+    expect(res.status).toBe(503);
+    // The echo reached the proxy (the message is passed on) with the secret replaced.
+    expect(res.body.error.message).toContain("Value '[redacted]' at 'ExternalId'");
+    const check = await proxy.http().get(`${P}/_routes`).set('authorization', USER);
+    expect(check.body.routes[0].check).toMatchObject({ ok: false, code: 'ValidationError' });
+    const logged = [...logger.warn.mock.calls, ...logger.error.mock.calls, ...logger.info.mock.calls, ...logger.debug.mock.calls]
+      .map(c => JSON.stringify(c))
+      .join('\n');
+    for (const seen of [res.text, JSON.stringify(check.body), logged]) {
+      expect(seen).not.toContain(EXTERNAL_ID);
+      expect(seen).not.toContain(encodeURIComponent(EXTERNAL_ID));
+    }
+  });
+
+  it('never shows the session token that the identity check signed with', async () => {
+    proxy = await startProxy({ '/billing': billing() });
+    expect((await proxy.http().get(`${P}/billing/first`).set('authorization', USER)).status).toBe(200);
+    sts.mode = 'echo';
+    const check = await proxy.http().get(`${P}/_routes`).set('authorization', USER);
+    const [report] = check.body.routes;
+    expect(report.check).toMatchObject({ ok: false, code: 'ValidationError' });
+    expect(report.check.message).toContain('x-amz-security-token:[redacted]');
+    expect(check.text).not.toContain(sts.issued[0].sessionToken);
+    expect(check.text).not.toContain(EXTERNAL_ID);
   });
 });
 

@@ -64,11 +64,13 @@ export interface AssumeRoleParameters {
 /**
  * A fetcher that assumes a role with `client` (whose credentials are the source's) on every
  * call; the cache in front of it decides when. Errors become a 503 naming the role and the
- * STS error, never the external id.
+ * STS error, with the external id and `otherSecrets()` (the source credentials' secret and
+ * session token, which a SignatureDoesNotMatch can quote) replaced.
  */
 export function assumeRoleFetcher(
   client: STSClient,
   params: AssumeRoleParameters,
+  otherSecrets: () => ReadonlyArray<string | undefined> = () => [],
 ): CredentialsFetcher {
   return async () => {
     let answer;
@@ -83,7 +85,7 @@ export function assumeRoleFetcher(
       );
     } catch (error) {
       throw new CredentialsUnavailableError(
-        `Could not assume role ${params.roleArn}: ${describeAwsError(error)}`,
+        `Could not assume role ${params.roleArn}: ${describeAwsError(error, [params.externalId, ...otherSecrets()])}`,
         error,
       );
     }
