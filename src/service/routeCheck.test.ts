@@ -4,6 +4,8 @@
  * all answered by local servers on loopback.
  */
 import http from 'node:http';
+import { mockServices } from '@backstage/backend-test-utils';
+import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { AddressInfo } from 'node:net';
 import { LocalSts, startLocalSts } from '../__testUtils__/localSts';
 import {
@@ -97,6 +99,7 @@ it('shows each route, where its credentials come from, and who it signs as', asy
     credentials: { source: 'main-account' },
     stsEndpoint: sts.url,
     check: { ok: true, arn: MAIN_ARN, account: '111111111111' },
+    checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
   });
   expect(byRoute['/billing']).toEqual({
     route: '/billing',
@@ -115,6 +118,7 @@ it('shows each route, where its credentials come from, and who it signs as', asy
       arn: 'arn:aws:sts::210987654321:assumed-role/backstage-billing-read/backstage-billing',
       account: '210987654321',
     },
+    checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
   });
   expect(byRoute['/denied'].check).toEqual({
     ok: false,
@@ -167,4 +171,55 @@ it('answers GET only', async () => {
   const res = await proxy.http().post(CHECK).set('authorization', USER);
   expect(res.status).toBe(405);
   expect(res.headers.allow).toBe('GET');
+});
+
+it('reuses a live check for a while: polling the route check is not one STS call per route each time', async () => {
+  const first = await proxy.http().get(`${CHECK}?route=/billing`).set('authorization', USER);
+  const before = sts.calls.length;
+  const again = await proxy.http().get(`${CHECK}?route=/billing`).set('authorization', USER);
+  expect(again.status).toBe(200);
+  expect(sts.calls.length).toBe(before);
+  expect(again.body.routes[0].checkedAt).toBe(first.body.routes[0].checkedAt);
+});
+
+describe('behind the proxysigv4.routes.check permission', () => {
+  const withPermissions = async (authorize: () => Promise<AuthorizeResult>) => {
+    const permissions = mockServices.permissions.mock({
+      authorize: async requests => {
+        const result = await authorize();
+        return requests.map(() => ({ result })) as any;
+      },
+    });
+    return startProxy(
+      { '/billing': { target: 'https://abc.execute-api.us-east-1.amazonaws.com/prod', stsEndpoint: sts.url } },
+      {},
+      { features: [permissions.factory] },
+    );
+  };
+
+  it('answers 403, before any STS call, when the policy denies it', async () => {
+    const denied = await withPermissions(async () => AuthorizeResult.DENY);
+    try {
+      const before = sts.calls.length;
+      const res = await denied.http().get(CHECK).set('authorization', USER);
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toBe('The permission proxysigv4.routes.check is not granted to the caller');
+      expect(res.text).not.toContain('execute-api');
+      expect(sts.calls.length).toBe(before);
+    } finally {
+      await denied.stop();
+    }
+  });
+
+  it('answers 503 when the permission cannot be checked', async () => {
+    const broken = await withPermissions(async () => {
+      throw new Error('permission backend unreachable');
+    });
+    try {
+      const res = await broken.http().get(CHECK).set('authorization', USER);
+      expect(res.status).toBe(503);
+    } finally {
+      await broken.stop();
+    }
+  });
 });

@@ -36,6 +36,39 @@ export interface RouteReport {
   /** Present when the route logs canonical requests (`debug: true`). */
   debug?: true;
   check: IdentityCheck;
+  /** When the identity check ran (ISO 8601): a live check is reused for {@link ROUTE_CHECK_TTL_MS}. */
+  checkedAt: string;
+}
+
+/**
+ * How long a route's identity check is reused by the route check: each live check costs an
+ * sts:GetCallerIdentity (and maybe an AssumeRole), so a caller polling `/_routes` must not
+ * turn into as many STS calls.
+ */
+export const ROUTE_CHECK_TTL_MS = 30_000;
+
+/**
+ * Checks routes for the route check, reusing each route's outcome for a while; concurrent
+ * checks of one route share one STS call.
+ */
+export class RouteChecker {
+  private readonly recent = new Map<RouteConfig, { until: number; report: Promise<RouteReport> }>();
+
+  constructor(
+    private readonly resolver: CredentialsResolver,
+    private readonly ttlMs = ROUTE_CHECK_TTL_MS,
+  ) {}
+
+  check(route: RouteConfig): Promise<RouteReport> {
+    const now = Date.now();
+    const cached = this.recent.get(route);
+    if (cached && now < cached.until) {
+      return cached.report;
+    }
+    const report = checkRoute(route, this.resolver);
+    this.recent.set(route, { until: now + this.ttlMs, report });
+    return report;
+  }
 }
 
 function describeSource(source: CredentialSourceConfig): CredentialSourceReport {
@@ -82,6 +115,7 @@ export async function checkRoute(
     stsEndpoint: stsEndpointFor(route.sts),
     ...(route.debug ? { debug: true as const } : {}),
     check: await resolver.checkIdentity(route.credentialSource, route.sts),
+    checkedAt: new Date().toISOString(),
   };
 }
 

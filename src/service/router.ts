@@ -35,7 +35,8 @@ import {
 import { CallerAdmission } from '../access/admitCaller';
 import { auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
-import { checkRoute, logRouteChecks } from './routeCheck';
+import { logRouteChecks, RouteChecker } from './routeCheck';
+import { routeCheckHandler } from './routeCheckHandler';
 import { refuseVersionlessRequestLine } from './httpVersion';
 
 /** Options for {@link createRouter}. */
@@ -123,32 +124,16 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   const router = Router({ caseSensitive: true });
   router.use(refuseVersionlessRequestLine);
 
-  // The route check: answered before any route, always behind Backstage credentials.
-  router.use(ROUTE_CHECK_PATH, async (req: Request, res: Response, next) => {
-    if (req.path !== '/') {
-      next();
-      return;
-    }
-    try {
-      await httpAuth.credentials(req, { allow: ['user', 'service'] });
-      if (req.method !== 'GET') {
-        throw new MethodNotAllowedError(
-          `Method ${req.method} is not allowed on ${ROUTE_CHECK_PATH}`,
-          ['GET'],
-        );
-      }
-      const only = typeof req.query.route === 'string' ? req.query.route : undefined;
-      const selected = routes.filter(r => only === undefined || (r.route || '/') === only);
-      if (only !== undefined && selected.length === 0) {
-        throw new NotFoundError(`No proxysigv4 route is configured as ${only}`);
-      }
-      const reports = await Promise.all(selected.map(r => checkRoute(r, resolver)));
-      res.setHeader('cache-control', 'no-store');
-      res.json({ routes: reports });
-    } catch (error) {
-      sendError(req, res, error);
-    }
-  });
+  // The route check: answered before any route, behind Backstage credentials and a permission.
+  router.use(
+    ROUTE_CHECK_PATH,
+    routeCheckHandler({
+      httpAuth,
+      permissions: options.permissions,
+      routes,
+      checker: new RouteChecker(resolver),
+    }),
+  );
 
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
@@ -224,12 +209,15 @@ export function createRouter(options: RouterOptions): ProxyRouter {
 
       await forward(runtime.target, signed, res, {
         // The upstream said the credentials are expired or unknown: drop them (unless
-        // already replaced), fetch fresh ones, and send the request once more.
+        // already replaced), fetch fresh ones, and send the request once more; unless a
+        // rejection forced a refresh moments ago: then the upstream's answer is passed on.
         resignAfterRejectedCredentials: async () => {
+          if (!runtime.credentials.invalidate(signingAccessKeyId(signed.headers))) {
+            return undefined;
+          }
           logger.debug(
             `proxysigv4 route ${routeLabel}: the upstream rejected the credentials as expired or unknown; retrying once with fresh credentials`,
           );
-          runtime.credentials.invalidate(signingAccessKeyId(signed.headers));
           return sign();
         },
         transferred: audited,
