@@ -49,8 +49,8 @@ export interface Config {
       | string
       | {
           /**
-           * The upstream URL, `https://host[:port][/base/path]`. No credentials, query or
-           * fragment. The service and region are derived from the host when it is an AWS
+           * The upstream URL, `https://host[:port][/base/path]`, or `http://` on loopback
+           * (elsewhere only with `dangerouslyAllowHttp`). No credentials, query or fragment. The service and region are derived from the host when it is an AWS
            * endpoint.
            *
            * @visibility backend
@@ -166,7 +166,9 @@ export interface Config {
           /**
            * Who may call the route. `require` (default): a Backstage user or service token.
            * `user-cookie`: the same, and for GET and HEAD also the Backstage user cookie (so
-           * that `<img src>` can load an object); other methods still need a token.
+           * that `<img src>` can load an object); other methods still need a token. S3
+           * routes only: elsewhere a GET can change things (`GET /?Action=DeleteQueue`), and
+           * any site can make a signed-in browser send one.
            * `dangerously-allow-unauthenticated`: anyone who can reach the backend, logged as
            * a warning at start.
            *
@@ -175,13 +177,34 @@ export interface Config {
           credentials?: 'require' | 'user-cookie' | 'dangerously-allow-unauthenticated';
           /**
            * A Backstage permission name, e.g. `proxy-sigv4.reports.read`. Every request is
-           * authorised with the permission framework first, the method given as the
-           * `action` attribute (GET, HEAD, OPTIONS: read; POST: create; PUT, PATCH: update;
-           * DELETE: delete); denied: 403. Not with `dangerously-allow-unauthenticated`.
+           * authorised with the permission framework first, with the `action` attribute of
+           * what the request does: by method (GET, HEAD, OPTIONS: read; POST: create; PUT,
+           * PATCH: update; DELETE: delete), except on S3 routes, where the method and query
+           * decide (`POST ?delete` is a delete; see docs/security.md), and on routes with
+           * `allowedOperations`, where the operation's verb decides. Some requests need two
+           * actions (a copy: update and read); denied: 403. Not with
+           * `dangerously-allow-unauthenticated`.
            *
            * @visibility backend
            */
           permission?: string;
+          /**
+           * Query- and JSON-protocol APIs only (SQS, SNS, IAM, STS, EC2, DynamoDB, KMS, ...):
+           * the operations the route accepts, as names (`ListQueues`), prefixes ending in
+           * `*` (`Get*`) or `*` for all. Every request must then name exactly one operation,
+           * in `X-Amz-Target` or in the `Action` query parameter (a request that names it with
+           * `Action` may have no body; an `X-Amz-Target` body must be
+           * `application/x-amz-json-1.0`/`1.1` or `application/x-amz-cbor-1.1`): 400
+           * otherwise, 403 for an operation not listed. The route's `permission` is then
+           * checked with the action of the operation's verb (Get, List, Describe, Query,
+           * Scan, ...: read; Delete, Remove, Purge, Terminate: delete; Create, Send, Publish,
+           * Run: create; anything else, Put included: update). Not on S3, API Gateway,
+           * Lambda, OpenSearch or AppSync routes, whose requests say what they do by method
+           * and path.
+           *
+           * @visibility backend
+           */
+          allowedOperations?: string[];
           /**
            * HTTP methods the route accepts (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
            * Others get 405. Default: all of these seven.
@@ -238,6 +261,16 @@ export interface Config {
            * @visibility backend
            */
           debug?: boolean;
+          /**
+           * Allow a plain `http://` target that is not on loopback, e.g. LocalStack in a
+           * container network (`http://localstack:4566`). Signed requests, the session
+           * token, bodies and answers then cross the network in clear; logged as a warning
+           * at start. Refused for AWS endpoints, which serve https, and where it is not
+           * needed (https, or http on localhost, 127.0.0.0/8, [::1]). Default false.
+           *
+           * @visibility backend
+           */
+          dangerouslyAllowHttp?: boolean;
         };
   };
 }

@@ -5,6 +5,7 @@
 import { startVerifyingUpstream, VerifyingUpstream } from './__testUtils__/verifyingUpstream';
 import { RunningProxy, startProxy, USER } from './__testUtils__/startProxy';
 import { rawHttp } from './__testUtils__/rawHttp';
+import { capturingLogger } from './__testUtils__/capturingLogger';
 
 const ENV_KEYS = [
   'AWS_ACCESS_KEY_ID',
@@ -91,4 +92,29 @@ it('answers 503, saying why, when no credentials can be had, and sends nothing',
     expect(body.error.message).toMatch(/^Could not get AWS credentials for the main AWS account: /);
   });
   expect(upstream.received.length).toBe(before);
+});
+
+it('warns at start about plain http off loopback and about permissions checked by method on an operation API', async () => {
+  const logs = capturingLogger();
+  const proxy = await startProxy(
+    {
+      '/localstack': { target: 'http://localstack:4566', service: 's3', region: 'us-east-1', dangerouslyAllowHttp: true },
+      '/queues': { target: 'https://sqs.eu-west-1.amazonaws.com', permission: 'proxy-sigv4.queues' },
+      '/queues-checked': { target: 'https://sqs.eu-west-1.amazonaws.com', permission: 'proxy-sigv4.queues', allowedOperations: ['List*'] },
+      '/api': { target: 'https://abc.execute-api.eu-west-1.amazonaws.com', permission: 'proxy-sigv4.api' },
+    },
+    { aws: {}, permission: { enabled: true } },
+    { logger: logs.factory },
+  );
+  await proxy.stop();
+  const warnings = logs.entries.filter(e => e.level === 'warn').map(e => e.message);
+  expect(warnings).toContain(
+    'proxysigv4 route /localstack sends signed requests over plain http to localstack: the session token, bodies and answers cross the network in clear (dangerouslyAllowHttp)',
+  );
+  expect(warnings.filter(w => w.includes('checks permission'))).toEqual([
+    'proxysigv4 route /queues checks permission proxy-sigv4.queues by HTTP method, but sqs names the operation in the request (Action, X-Amz-Target): GET /?Action=Delete... is checked as read and every JSON-protocol call as create. Set allowedOperations to check the operation',
+  ]);
+  expect(logs.entries.map(e => e.message)).toContain(
+    'proxysigv4 route /queues-checked -> https://sqs.eu-west-1.amazonaws.com (service sqs, region eu-west-1, permission proxy-sigv4.queues, operations List*)',
+  );
 });

@@ -4,6 +4,8 @@ import {
 } from '@backstage/backend-plugin-api';
 import { createRouter } from './service/router';
 import { routePermission } from './access/admitCaller';
+import { routeCheckPermission } from './access/routeCheckPermission';
+import { OPERATION_PROTOCOL_SERVICES } from './access/operations';
 
 /**
  * The path of a route as an auth policy path. Backstage reads policy paths as path-to-regexp
@@ -44,10 +46,11 @@ export const proxySigV4Plugin = createBackendPlugin({
       }) {
         const proxy = createRouter({ config, logger, httpAuth, permissions, auditor });
         const named = proxy.routes.flatMap(r => (r.permission ? [r.permission] : []));
-        if (named.length) {
-          // Listed in the permission framework's metadata, for policy authors and tools.
-          permissionsRegistry.addPermissions([...new Set(named)].map(routePermission));
-        }
+        // Listed in the permission framework's metadata, for policy authors and tools.
+        permissionsRegistry.addPermissions([
+          routeCheckPermission,
+          ...[...new Set(named)].map(routePermission),
+        ]);
         for (const route of proxy.routes) {
           const open = route.credentialsPolicy === 'dangerously-allow-unauthenticated';
           if (open) {
@@ -56,6 +59,20 @@ export const proxySigV4Plugin = createBackendPlugin({
             httpRouter.addAuthPolicy({ path: policyPath(route.route), allow: 'unauthenticated' });
             logger.warn(
               `proxysigv4 route ${route.route || '/'} accepts requests without Backstage credentials: anyone who can reach this backend can use its AWS credentials`,
+            );
+          }
+          if (route.dangerouslyAllowHttp) {
+            logger.warn(
+              `proxysigv4 route ${route.route || '/'} sends signed requests over plain http to ${route.hostname}: the session token, bodies and answers cross the network in clear (dangerouslyAllowHttp)`,
+            );
+          }
+          if (
+            route.permission &&
+            !route.allowedOperations &&
+            OPERATION_PROTOCOL_SERVICES.has(route.service)
+          ) {
+            logger.warn(
+              `proxysigv4 route ${route.route || '/'} checks permission ${route.permission} by HTTP method, but ${route.service} names the operation in the request (Action, X-Amz-Target): GET /?Action=Delete... is checked as read and every JSON-protocol call as create. Set allowedOperations to check the operation`,
             );
           }
           if (route.credentialsPolicy === 'user-cookie') {
@@ -67,6 +84,7 @@ export const proxySigV4Plugin = createBackendPlugin({
             open && 'unauthenticated',
             route.credentialsPolicy === 'user-cookie' && 'user cookie accepted for GET and HEAD',
             route.permission && `permission ${route.permission}`,
+            route.allowedOperations && `operations ${route.allowedOperations.join(' ')}`,
           ].filter(Boolean);
           logger.info(
             `proxysigv4 route ${route.route || '/'} -> ${route.target} (service ${route.service}, region ${route.region}${notes.map(n => `, ${n}`).join('')})`,

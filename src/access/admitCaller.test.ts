@@ -27,6 +27,7 @@ import { permissionAction } from './admitCaller';
 
 const P = '/api/proxy-sigv4';
 const api = { service: 'execute-api', region: 'eu-west-1' };
+const s3 = { service: 's3', region: 'us-east-1' };
 const ALICE = 'user:default/alice';
 const BOB = 'user:default/bob';
 
@@ -57,10 +58,10 @@ describe('the user cookie', () => {
   let proxy: RunningProxy;
   beforeAll(async () => {
     proxy = await startProxy({
-      '/images': { target: `${upstream.url}/images`, ...api, credentials: 'user-cookie' },
+      '/images': { target: `${upstream.url}/images`, ...s3, credentials: 'user-cookie' },
       '/images/private': { target: `${upstream.url}/private`, ...api },
       '/plain': { target: `${upstream.url}/plain`, ...api },
-      '/a+b': { target: `${upstream.url}/ab`, ...api, credentials: 'user-cookie' },
+      '/a+b': { target: `${upstream.url}/ab`, ...s3, credentials: 'user-cookie' },
     });
   });
   afterAll(() => proxy.stop());

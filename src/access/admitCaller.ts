@@ -15,6 +15,10 @@ import {
   createPermission,
 } from '@backstage/plugin-permission-common';
 import { RouteConfig } from '../config/types';
+import { canonicalQuery } from '../endpoint/canonical';
+import { hasBody } from '../forwarding/body';
+import { s3Actions } from './s3Actions';
+import { isAllowedOperation, namedOperation, operationAction } from './operations';
 
 /**
  * The methods for which a `user-cookie` route accepts the Backstage user cookie: what a page
@@ -28,8 +32,9 @@ export const COOKIE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 export type PermissionAction = 'read' | 'create' | 'update' | 'delete';
 
 /**
- * The permission action of an HTTP method, by HTTP's meaning of the method. A policy, or the
- * access restrictions of a static token, can use it to tell reads from writes on one route.
+ * The permission action of an HTTP method, by HTTP's meaning of the method: the action on
+ * routes where nothing else says what a request does. A policy, or the access restrictions
+ * of a static token, can use it to tell reads from writes on one route.
  */
 export function permissionAction(method: string): PermissionAction {
   switch (method) {
@@ -43,6 +48,41 @@ export function permissionAction(method: string): PermissionAction {
     default:
       return 'read';
   }
+}
+
+/**
+ * The decoded query parameters of a request, as the router will send them upstream: the same
+ * split (`#` first, then the first `?`) as the route table, and the same decoding as the
+ * signer, so that `?%64elete` is `delete` here as it is at S3.
+ */
+function upstreamQuery(url: string): Record<string, string | string[]> {
+  const target = url.split('#')[0];
+  const q = target.indexOf('?');
+  return canonicalQuery(q === -1 ? '' : target.slice(q + 1)).params;
+}
+
+/**
+ * What a request does, as the permission actions the caller needs on the route (usually one):
+ * - on a route with `allowedOperations`, the action of the operation the request names
+ *   (which must be on the list: 403 otherwise; 400 when it names none, or names it ambiguously);
+ * - on an S3 route, the action of the S3 operation its method, query and headers select
+ *   (see {@link s3Actions}: `POST ?delete` is a delete);
+ * - elsewhere, the action of the method.
+ */
+export function requestActions(req: Request, route: RouteConfig): PermissionAction[] {
+  if (route.allowedOperations !== undefined) {
+    const operation = namedOperation(req.headers, upstreamQuery(req.url), hasBody(req));
+    if (!isAllowedOperation(operation.name, route.allowedOperations)) {
+      throw new NotAllowedError(
+        `Operation ${operation.name} (from ${operation.from}) is not in the allowedOperations of route ${route.route || '/'}`,
+      );
+    }
+    return [operationAction(operation.name)];
+  }
+  if (route.s3) {
+    return s3Actions(req.method, Object.keys(upstreamQuery(req.url)), req.headers);
+  }
+  return [permissionAction(req.method)];
 }
 
 /** The permission a route names, as registered with the permission framework. */
@@ -71,12 +111,17 @@ export class CallerAdmission {
     route: RouteConfig,
   ): Promise<BackstageCredentials | undefined> {
     const credentials = await this.authenticate(req, route);
+    // Checked on every route with allowedOperations, with or without a permission.
+    const actions =
+      route.permission !== undefined || route.allowedOperations !== undefined
+        ? requestActions(req, route)
+        : [];
     if (route.permission !== undefined) {
       if (!credentials) {
         // Not reached: a route with a permission is never open (readRoutes refuses it).
         throw new AuthenticationError('Missing credentials');
       }
-      await this.authorize(credentials, route.permission, req.method);
+      await this.authorize(credentials, route.permission, actions);
     }
     return credentials;
   }
@@ -109,27 +154,30 @@ export class CallerAdmission {
     }
   }
 
+  /** Asks for the permission once per action, in one call; every one must be allowed. */
   private async authorize(
     credentials: BackstageCredentials,
     name: string,
-    method: string,
+    actions: readonly PermissionAction[],
   ): Promise<void> {
-    const action = permissionAction(method);
-    let result: AuthorizeResult;
+    let results: AuthorizeResult[];
     try {
-      const [decision] = await this.permissions.authorize(
-        [{ permission: createPermission({ name, attributes: { action } }) }],
+      const decisions = await this.permissions.authorize(
+        actions.map(action => ({
+          permission: createPermission({ name, attributes: { action } }),
+        })),
         { credentials },
       );
-      result = decision.result;
+      results = decisions.map(d => d.result);
     } catch (error) {
       throw new ServiceUnavailableError(
         `Could not check the permission ${name}: ${(error as Error)?.message ?? error}`,
       );
     }
-    if (result !== AuthorizeResult.ALLOW) {
+    const denied = actions.find((_, i) => results[i] !== AuthorizeResult.ALLOW);
+    if (denied !== undefined || results.length !== actions.length || actions.length === 0) {
       throw new NotAllowedError(
-        `The permission ${name} (action ${action}) is not granted to the caller`,
+        `The permission ${name} (action ${denied ?? actions.join(', ')}) is not granted to the caller`,
       );
     }
   }

@@ -34,7 +34,7 @@ beforeAll(async () => {
   proxy = await startProxy(
     {
       '/api': { target: `${upstream.url}/prod`, ...api, allowedMethods: ['GET', 'PUT', 'HEAD'] },
-      '/img': { target: `${upstream.url}/img`, ...api, credentials: 'user-cookie' },
+      '/img': { target: `${upstream.url}/img`, service: 's3', region: 'us-east-1', credentials: 'user-cookie' },
       '/open': { target: `${upstream.url}/open`, ...api, credentials: 'dangerously-allow-unauthenticated' },
       '/s3stream': { target: `${upstream.url}/bucket`, service: 's3', region: 'us-east-1', unsignedPayload: true },
     },

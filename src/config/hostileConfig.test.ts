@@ -106,6 +106,17 @@ describe('bad configurations stop the start with a clear message', () => {
     ['an encoded dot segment in the target path', target(`${API}/prod/%2e%2e/admin`), at('target', 'dot segment')],
     ['a malformed escape in the target path', target(`${API}/prod/%zz`), at('target', 'Malformed percent-encoding')],
     ['a NUL in the target path', target(`${API}/prod/%00`), at('target', 'Control character')],
+    // Plain http off loopback: the signed request and session token in clear
+    ['an upper-case HTTP scheme to a remote host', target('HTTP://api.example.com/prod'), at('target', "plain http to 'api.example.com'")],
+    ['http to a name that begins with localhost', target('http://localhost.evil.example/prod'), at('target', "plain http to 'localhost.evil.example'")],
+    ['http to a name that ends in 127.0.0.1', target('http://evil.example.127.0.0.1.nip.io/prod'), at('target', 'plain http to')],
+    ['http to the unspecified address', target('http://0.0.0.0:8080/prod'), at('target', "plain http to '0.0.0.0'")],
+    ['http to an AWS endpoint, opted in', { '/r': { target: 'http://abc.execute-api.eu-west-1.amazonaws.com/prod', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
+    ['http to an AWS endpoint written with a trailing dot, opted in', { '/r': { target: 'http://abc.execute-api.eu-west-1.amazonaws.com./prod', service: 'execute-api', region: 'eu-west-1', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
+    ['http to an AWS endpoint in upper case, opted in', { '/r': { target: 'http://SQS.EU-WEST-1.AMAZONAWS.COM', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
+    // The user cookie where a GET can change things
+    ['user-cookie on API Gateway', r({ credentials: 'user-cookie' }), at('credentials', 'user-cookie is only accepted on S3 routes')],
+    ['user-cookie on SNS', { '/r': { target: 'https://sns.eu-west-1.amazonaws.com', credentials: 'user-cookie' } }, at('credentials', "on 'sns' a GET can change things")],
     // Duplicate routes
     ['/a and /a/', { '/a': `${API}/a`, '/a/': `${API}/b` }, at('', "duplicates route '/a'", '/a/')],
     ['/a and /a//', { '/a': `${API}/a`, '/a//': `${API}/b` }, at('', "duplicates route '/a'", '/a//')],

@@ -213,7 +213,7 @@ describe('readProxyConfig', () => {
     const api = 'https://abc.execute-api.us-east-1.amazonaws.com';
     const { routes } = read({
       allowUnauthenticatedRequests: true,
-      '/img': { target: api, credentials: 'user-cookie', permission: 'proxy-sigv4.img.read' },
+      '/img': { target: 'https://img.s3.us-east-1.amazonaws.com', credentials: 'user-cookie', permission: 'proxy-sigv4.img.read' },
       '/reports': { target: api, permission: 'proxy-sigv4.reports.use' },
       '/open': api,
     });
@@ -221,6 +221,21 @@ describe('readProxyConfig', () => {
       ['/img', 'user-cookie', 'proxy-sigv4.img.read'],
       ['/reports', 'require', 'proxy-sigv4.reports.use'],
       ['/open', 'dangerously-allow-unauthenticated', undefined],
+    ]);
+  });
+
+  it('reads allowedOperations and the plain-http opt-in', () => {
+    const { routes } = read({
+      '/queues': { target: 'https://sqs.eu-west-1.amazonaws.com', allowedOperations: [' ListQueues ', 'Get*', 'Receive*'] },
+      '/local': { target: 'http://localstack:4566', service: 'sqs', region: 'us-east-1', dangerouslyAllowHttp: true },
+      '/loop': { target: 'http://localhost:4566', service: 'sqs', region: 'us-east-1' },
+      '/v6': { target: 'http://[::1]:4566', service: 'sqs', region: 'us-east-1' },
+    });
+    expect(routes.map(r => [r.route, r.allowedOperations, r.dangerouslyAllowHttp])).toEqual([
+      ['/queues', ['ListQueues', 'Get*', 'Receive*'], false],
+      ['/local', undefined, true],
+      ['/loop', undefined, false],
+      ['/v6', undefined, false],
     ]);
   });
 
@@ -297,6 +312,29 @@ describe('readProxyConfig', () => {
     ['a key without a slash', { reports: 'https://s3.amazonaws.com' }, /proxysigv4\.reports: unknown setting; route keys must begin with '\/'/],
     ['a route key with a dot segment', { '/a/../b': 'https://s3.amazonaws.com' }, /route keys are plain paths/],
     ['a route key with encoding', { '/a%20b': 'https://s3.amazonaws.com' }, /route keys are plain paths/],
+    // user-cookie: only where every GET is a read (S3)
+    ['user-cookie on API Gateway', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', credentials: 'user-cookie' } }, /proxysigv4\['\/r'\]\.credentials: user-cookie is only accepted on S3 routes, where every GET and HEAD is a read; on 'execute-api' a GET can change things/],
+    ['user-cookie on a query-protocol API', { '/r': { target: 'https://sqs.eu-west-1.amazonaws.com', credentials: 'user-cookie' } }, /\.credentials: user-cookie is only accepted on S3 routes.*on 'sqs'.*GET \/\?Action=DeleteQueue/],
+    ['user-cookie on a local non-S3 API', { '/r': { target: 'http://127.0.0.1:9000', service: 'sqs', region: 'us-east-1', credentials: 'user-cookie' } }, /\.credentials: user-cookie is only accepted on S3 routes/],
+    // plain http: loopback only, unless the operator opts in; never to AWS
+    ['plain http to an AWS endpoint', { '/r': 'http://reports.s3.eu-west-1.amazonaws.com' }, /proxysigv4\['\/r'\]\.target: plain http to 'reports\.s3\.eu-west-1\.amazonaws\.com' would carry every signed request, its session token, bodies and answers in clear; use https/],
+    ['plain http to a private host', { '/r': { target: 'http://localstack:4566', service: 'sqs', region: 'us-east-1' } }, /\.target: plain http to 'localstack'.*set dangerouslyAllowHttp: true/],
+    ['plain http to a private address', { '/r': { target: 'http://10.0.0.5:4566/b', service: 's3', region: 'us-east-1' } }, /\.target: plain http to '10\.0\.0\.5'/],
+    ['plain http to a host that merely begins like loopback', { '/r': { target: 'http://127.0.0.1.nip.io/b', service: 's3', region: 'us-east-1' } }, /\.target: plain http to '127\.0\.0\.1\.nip\.io'/],
+    ['plain http to an AWS endpoint even with the opt-in', { '/r': { target: 'http://sqs.eu-west-1.amazonaws.com', dangerouslyAllowHttp: true } }, /\.dangerouslyAllowHttp: 'sqs\.eu-west-1\.amazonaws\.com' is an AWS endpoint, which serves https/],
+    ['plain http to a dual-stack AWS endpoint with the opt-in', { '/r': { target: 'http://s3.dualstack.eu-west-1.api.aws', service: 's3', region: 'eu-west-1', dangerouslyAllowHttp: true } }, /\.dangerouslyAllowHttp: .* is an AWS endpoint/],
+    ['the http opt-in on an https target', { '/r': { target: 'https://s3.amazonaws.com', dangerouslyAllowHttp: true } }, /\.dangerouslyAllowHttp: is only for an http target that is not on loopback/],
+    ['the http opt-in on loopback', { '/r': { target: 'http://127.0.0.1:9000', service: 's3', region: 'us-east-1', dangerouslyAllowHttp: true } }, /\.dangerouslyAllowHttp: is only for an http target/],
+    ['a non-boolean http opt-in', { '/r': { target: 'http://localstack:4566', service: 's3', region: 'us-east-1', dangerouslyAllowHttp: 'yes' } }, /\.dangerouslyAllowHttp: must be true or false/],
+    // allowedOperations: only where requests name their operation
+    ['allowedOperations on S3', { '/r': { target: 'https://s3.amazonaws.com', allowedOperations: ['GetObject'] } }, /\.allowedOperations: 's3' requests say what they do by method and path/],
+    ['allowedOperations on API Gateway', { '/r': { target: 'https://abc.execute-api.us-east-1.amazonaws.com', allowedOperations: ['*'] } }, /\.allowedOperations: 'execute-api' requests say what they do by method and path/],
+    ['an empty operation list', { '/r': { target: 'https://sqs.eu-west-1.amazonaws.com', allowedOperations: [] } }, /\.allowedOperations: must list at least one operation/],
+    ['an operation that is not a name', { '/r': { target: 'https://sqs.eu-west-1.amazonaws.com', allowedOperations: ['List Queues'] } }, /\.allowedOperations: 'List Queues' is not an operation name/],
+    ['an operation pattern with an inner star', { '/r': { target: 'https://sqs.eu-west-1.amazonaws.com', allowedOperations: ['Get*Url'] } }, /\.allowedOperations: 'Get\*Url' is not an operation name/],
+    ['an operation in lower case', { '/r': { target: 'https://sqs.eu-west-1.amazonaws.com', allowedOperations: ['listQueues'] } }, /\.allowedOperations: 'listQueues' is not an operation name/],
+    ['operations that are not strings', { '/r': { target: 'https://sqs.eu-west-1.amazonaws.com', allowedOperations: 'ListQueues' } }, /\.allowedOperations: must be a list of strings/],
+    ['operations with smithy-protocol forwarded', { '/r': { target: 'https://monitoring.eu-west-1.amazonaws.com', allowedOperations: ['Get*'], allowedHeaders: ['smithy-protocol'] } }, /\.allowedOperations: cannot be used with smithy-protocol/],
     ['duplicate routes', { '/a': 'https://s3.amazonaws.com', '/a/': 'https://s3.amazonaws.com' }, /proxysigv4\['\/a\/'\]: duplicates route '\/a'/],
     ['a non-boolean Segment switch', { allowUnauthenticatedRequests: 'yes' }, /allowUnauthenticatedRequests must be true or false/],
   ])('stops at start on %s, naming the route and field', (_what, config, message) => {

@@ -4,6 +4,7 @@ import { hostInfo } from '../endpoint/hostInfo';
 import { canonicalPath } from '../endpoint/canonical';
 import { isNeverForwardedRequestHeader } from '../forwarding/requestHeaders';
 import { isNeverForwardedResponseHeader } from '../forwarding/responseHeaders';
+import { OPERATION_PATTERN } from '../access/operations';
 import {
   BaseCredentialSource,
   CredentialSourceConfig,
@@ -42,6 +43,7 @@ export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'credentialsEndpoint',
   'credentials',
   'permission',
+  'allowedOperations',
   'allowedMethods',
   'allowedHeaders',
   'allowedResponseHeaders',
@@ -49,6 +51,21 @@ export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'unsignedPayload',
   'timeout',
   'debug',
+  'dangerouslyAllowHttp',
+]);
+
+/**
+ * Services whose APIs say what a request does by method and path (REST): an X-Amz-Target or
+ * an Action parameter means nothing to them, so `allowedOperations` cannot restrict them.
+ */
+const REST_SERVICES: ReadonlySet<string> = new Set([
+  's3',
+  's3-object-lambda',
+  'execute-api',
+  'lambda',
+  'es',
+  'aoss',
+  'appsync',
 ]);
 
 const CREDENTIALS_POLICIES: readonly CredentialsPolicy[] = [
@@ -255,7 +272,20 @@ function readRoute(
     return fail('target', invalidUrlMessage(targetText));
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    fail('target', `scheme '${url.protocol}' is not supported; use https (or http)`);
+    fail('target', `scheme '${url.protocol}' is not supported; use https (or http on loopback)`);
+  }
+  // Over plain http the signed requests (with the session token), the bodies and the answers
+  // cross the network in clear, as STS and credentials endpoints may not (endpointUrl).
+  const dangerouslyAllowHttp = bool('dangerouslyAllowHttp') ?? false;
+  const clearText = url.protocol === 'http:' && !isLoopback(url.hostname);
+  if (clearText && !dangerouslyAllowHttp) {
+    fail('target', `plain http to '${url.hostname}' would carry every signed request, its session token, bodies and answers in clear; use https (plain http is accepted on loopback only: localhost, 127.0.0.0/8, [::1]), or, for a test endpoint on a private network (LocalStack in a container), set dangerouslyAllowHttp: true`);
+  }
+  if (dangerouslyAllowHttp && !clearText) {
+    fail('dangerouslyAllowHttp', 'is only for an http target that is not on loopback; this target does not need it');
+  }
+  if (clearText && isAwsHost(url.hostname)) {
+    fail('dangerouslyAllowHttp', `'${url.hostname}' is an AWS endpoint, which serves https: use https`);
   }
   if (url.username || url.password || authorityOf(targetText).includes('@')) {
     fail('target', 'must not contain credentials (user:password@)');
@@ -382,6 +412,13 @@ function readRoute(
   if (credentials !== undefined) {
     credentialsPolicy = credentials as CredentialsPolicy;
   }
+  // Any site can make a signed-in browser send a GET with the cookie (<img src>). That is
+  // harmless only where every GET reads: S3 (its GETs and HEADs are all reads, response-*
+  // overrides included). A query-protocol API deletes on GET /?Action=DeleteQueue, and an
+  // API Gateway API does whatever its author made GET do.
+  if (credentialsPolicy === 'user-cookie' && !s3) {
+    fail('credentials', `user-cookie is only accepted on S3 routes, where every GET and HEAD is a read; on '${service}' a GET can change things (GET /?Action=DeleteQueue), and any site can make a signed-in browser send one with the cookie. Use require and send a Backstage token`);
+  }
 
   // Methods and headers
   let allowedMethods: ReadonlySet<string> = METHODS;
@@ -415,6 +452,7 @@ function readRoute(
     return set;
   };
   const allowedHeaders = headerSet('allowedHeaders', isNeverForwardedRequestHeader);
+  const allowedOperations = readAllowedOperations(strList('allowedOperations'), service!, allowedHeaders, fail);
   const allowedResponseHeaders = headerSet('allowedResponseHeaders', isNeverForwardedResponseHeader);
 
   // Bodies and time
@@ -449,7 +487,49 @@ function readRoute(
     unsignedPayload,
     timeout,
     debug,
+    dangerouslyAllowHttp,
+    ...(allowedOperations ? { allowedOperations } : {}),
   };
+}
+
+/**
+ * Reads `allowedOperations`: names (`ListQueues`), prefixes (`Get*`) or `*`. Refused where
+ * requests do not name their operation (REST APIs, S3), and with `smithy-protocol` forwarded,
+ * with which an RPCv2 CBOR request names its operation in the path instead.
+ */
+function readAllowedOperations(
+  list: string[] | undefined,
+  service: string,
+  allowedHeaders: ReadonlySet<string>,
+  fail: Fail,
+): readonly string[] | undefined {
+  const field = 'allowedOperations';
+  if (list === undefined) {
+    return undefined;
+  }
+  if (REST_SERVICES.has(service)) {
+    fail(field, `'${service}' requests say what they do by method and path, not by operation name (X-Amz-Target, Action); restrict them with allowedMethods and permission`);
+  }
+  const operations = list.map(o => o.trim());
+  if (operations.length === 0) {
+    fail(field, 'must list at least one operation (leave it out to allow all)');
+  }
+  for (const operation of operations) {
+    if (!OPERATION_PATTERN.test(operation)) {
+      fail(field, `'${operation}' is not an operation name (ListQueues), a prefix ending in * (Get*), or *`);
+    }
+  }
+  if (allowedHeaders.has('smithy-protocol')) {
+    fail(field, 'cannot be used with smithy-protocol in allowedHeaders: an RPCv2 request names its operation in the path');
+  }
+  return operations;
+}
+
+/** A host of AWS's own endpoints, all of which serve https. */
+function isAwsHost(hostname: string): boolean {
+  return /(?:^|\.)(?:amazonaws\.com|amazonaws\.com\.cn|api\.aws|on\.aws|amazonwebservices\.com\.cn)$/i.test(
+    hostname.replace(/\.$/, ''),
+  );
 }
 
 type Fail = (field: string | undefined, message: string) => never;

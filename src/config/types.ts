@@ -1,6 +1,6 @@
 /**
  * Who may call a route: `require`, a Backstage user or service token; `user-cookie`, also
- * the Backstage user cookie, for GET and HEAD; `dangerously-allow-unauthenticated`, anyone.
+ * the Backstage user cookie, for GET and HEAD (S3 routes only); `dangerously-allow-unauthenticated`, anyone.
  */
 export type CredentialsPolicy =
   | 'require'
@@ -75,6 +75,13 @@ export interface RouteConfig {
    * undefined for none.
    */
   permission?: string;
+  /**
+   * The operations a query- or JSON-protocol route accepts (`ListQueues`, `Get*`, `*`), or
+   * undefined when the route does not check operations. When set, every request must name
+   * one operation (X-Amz-Target, or Action in the query) and the route's permission is
+   * checked with the action of the operation's verb.
+   */
+  allowedOperations?: readonly string[];
   /** Upper-case methods the route accepts (default: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS). */
   allowedMethods: ReadonlySet<string>;
   /** Lower-case names added to the default request header allowlist. */
@@ -86,6 +93,8 @@ export interface RouteConfig {
   timeout: number;
   /** Log each request's canonical request and string to sign (never the secret). */
   debug: boolean;
+  /** The operator allowed a plain-http target off loopback (warned about at start). */
+  dangerouslyAllowHttp: boolean;
 }
 
 export const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024;

@@ -223,3 +223,13 @@ describe('behind the proxysigv4.routes.check permission', () => {
     }
   });
 });
+
+it('registers its permission, so that it is listed in the permission metadata for policy authors', async () => {
+  const res = await proxy.http().get('/api/proxy-sigv4/.well-known/backstage/permissions/metadata').set('authorization', SERVICE);
+  expect(res.status).toBe(200);
+  expect(res.body.permissions).toEqual(
+    expect.arrayContaining([
+      { type: 'basic', name: 'proxysigv4.routes.check', attributes: { action: 'read' } },
+    ]),
+  );
+});
