@@ -1,4 +1,11 @@
-import { canonicalPath, canonicalQuery, rfc3986, strictDecode } from './canonical';
+import {
+  canonicalPath,
+  canonicalQuery,
+  formatCanonicalQuery,
+  MAX_QUERY_PARAMETERS,
+  rfc3986,
+  strictDecode,
+} from './canonical';
 
 describe('rfc3986', () => {
   it('keeps only unreserved characters literal, with upper-case hex', () => {
@@ -112,6 +119,13 @@ describe('canonicalQuery', () => {
     expect(canonicalQuery('a=2&a=1&b=x').params).toEqual({ a: ['2', '1'], b: 'x' });
   });
 
+  it.each(['a=2&a=1', 'versions&versions=', 'k=1&%6B=2'])(
+    'refuses the repeated key in %s on S3, which signs only its first value',
+    raw => {
+      expect(() => canonicalQuery(raw, true)).toThrow(/is repeated; S3 reads only its first value/);
+    },
+  );
+
   it.each(['X-Amz-Signature=abc', 'x-amz-credential=a', 'X-Amz-Algorithm=AWS4-HMAC-SHA256'])(
     'refuses the caller-supplied auth parameter %s',
     raw => {
@@ -121,5 +135,66 @@ describe('canonicalQuery', () => {
 
   it.each(['a=%zz', 'a=%00', '=v', 'a=%C0%80'])('refuses %s', raw => {
     expect(() => canonicalQuery(raw)).toThrow();
+  });
+
+  it.each([
+    ['X-Amz-Region-Set=*', /reserved for SigV4/],
+    ['AWSAccessKeyId=AKIDEVIL', /reserved for SigV2/],
+    ['awsaccesskeyid=AKIDEVIL', /reserved for SigV2/],
+    ['%41WSAccessKeyId=AKIDEVIL', /reserved for SigV2/],
+    ['Signature=abc', /reserved for SigV2/],
+    ['SIGNATURE=abc', /reserved for SigV2/],
+    ['SignatureMethod=HmacSHA256', /reserved for SigV2/],
+    ['SignatureVersion=2', /reserved for SigV2/],
+  ])('refuses the caller-supplied auth parameter %s on every route', (raw, message) => {
+    expect(() => canonicalQuery(raw, false)).toThrow(message);
+    expect(() => canonicalQuery(raw, true)).toThrow(message);
+  });
+
+  it.each(['Expires=1700000000', 'expires=1', 'EXPIRES='])(
+    "refuses %s on S3 (SigV2's expiry there) and forwards it elsewhere (an API's own parameter)",
+    raw => {
+      expect(() => canonicalQuery(raw, true)).toThrow(/reserved for SigV2/);
+      expect(canonicalQuery(raw, false).wire).toBe(raw.includes('=') ? raw : `${raw}=`);
+    },
+  );
+
+  it.each(['session', 'session=', '%73ession', 'Session', 'list-type=2&session'])(
+    'refuses ?%s on S3 routes: CreateSession answers with credentials for the bucket',
+    raw => {
+      expect(() => canonicalQuery(raw, true)).toThrow(/CreateSession would hand the caller credentials/);
+      expect(() => canonicalQuery(raw, false)).not.toThrow();
+    },
+  );
+
+  it.each(['signatures=1', 'x-signature=1', 'response-expires=Thu%2C%2001%20Jan%202026'])(
+    'forwards %s, which only resembles an auth parameter',
+    raw => {
+      expect(() => canonicalQuery(raw, true)).not.toThrow();
+    },
+  );
+
+  it(`accepts ${MAX_QUERY_PARAMETERS} parameters and refuses one more, repeated keys counted`, () => {
+    const distinct = Array.from({ length: MAX_QUERY_PARAMETERS }, (_, i) => `k${i}=v`);
+    expect(Object.keys(canonicalQuery(distinct.join('&')).params)).toHaveLength(MAX_QUERY_PARAMETERS);
+    expect(() => canonicalQuery([...distinct, 'x=1'].join('&'))).toThrow(
+      /Too many query parameters \(1001\); at most 1000/,
+    );
+    const repeated = Array.from({ length: MAX_QUERY_PARAMETERS + 1 }, () => 'a=1').join('&');
+    expect(() => canonicalQuery(repeated)).toThrow(/Too many query parameters/);
+    // Empty pieces (a&&b) are not parameters.
+    expect(() => canonicalQuery(`${distinct.join('&')}&&&`)).not.toThrow();
+  });
+
+  it('counts before decoding: an over-long query of malformed escapes is refused for its length', () => {
+    const raw = Array.from({ length: MAX_QUERY_PARAMETERS + 1 }, () => '%zz').join('&');
+    expect(() => canonicalQuery(raw)).toThrow(/Too many query parameters/);
+  });
+
+  it('sends the canonical query of its parameters: what is signed (formatCanonicalQuery)', () => {
+    for (const raw of ['b=2&a=1&a=0', 'flag&%41=%C3%A9', 'q=a+b&q=a%2Bb', '']) {
+      const { params, wire } = canonicalQuery(raw);
+      expect(formatCanonicalQuery(params)).toBe(wire);
+    }
   });
 });

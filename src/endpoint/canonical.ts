@@ -1,4 +1,4 @@
-import { InputError } from '@backstage/errors';
+import { InputError, NotAllowedError } from '@backstage/errors';
 
 /*
  * The one place where request paths and query strings are decoded, checked and re-encoded.
@@ -121,16 +121,60 @@ export function canonicalPath(rawPath: string, s3: boolean): string {
   return out.join('/');
 }
 
-/** Query parameter names that carry a caller's own SigV4 authentication; never forwarded. */
-const AUTH_QUERY_PARAMS = new Set([
-  'x-amz-algorithm',
-  'x-amz-credential',
-  'x-amz-signature',
-  'x-amz-signedheaders',
-  'x-amz-security-token',
-  'x-amz-date',
-  'x-amz-expires',
+/**
+ * Query parameter names (compared lower-case, so in any case an upstream might accept) that
+ * carry a caller's own AWS authentication; never forwarded: the proxy signs requests itself.
+ *
+ * - SigV4 (and SigV4a) presigned URLs: the X-Amz-* parameters.
+ * - SigV2 query authentication: `AWSAccessKeyId` and `Signature` (S3's presigned URLs and every
+ *   query-protocol service: SQS, SNS, EC2, ...), with `SignatureMethod` and `SignatureVersion`
+ *   (query-protocol services). A route's service name does not say which API answers behind a
+ *   custom domain, so these are refused on every route. An API of one's own that needs a
+ *   parameter named `signature` cannot take it through this proxy.
+ */
+const AUTH_QUERY_PARAMS: ReadonlyMap<string, string> = new Map([
+  ...[
+    'x-amz-algorithm',
+    'x-amz-credential',
+    'x-amz-signature',
+    'x-amz-signedheaders',
+    'x-amz-security-token',
+    'x-amz-date',
+    'x-amz-expires',
+    'x-amz-region-set',
+  ].map((name): [string, string] => [name, 'SigV4']),
+  ...['awsaccesskeyid', 'signature', 'signaturemethod', 'signatureversion'].map(
+    (name): [string, string] => [name, 'SigV2'],
+  ),
 ]);
+
+/**
+ * `Expires` is refused on S3 routes only. S3 reads it as the expiry of SigV2 query
+ * authentication and has no other parameter of that name. Alone it authenticates nothing,
+ * anywhere: SigV2 needs `AWSAccessKeyId` and `Signature`, which are refused on every route. An
+ * API of one's own (API Gateway, a Lambda function URL) may define an `expires` parameter
+ * of its own (a link lifetime, a cache hint), and query-protocol services take SigV2's
+ * expiry only together with those two: so elsewhere it is forwarded (and signed).
+ */
+const S3_AUTH_QUERY_PARAMS: ReadonlySet<string> = new Set(['expires']);
+
+/**
+ * S3 subresources (compared lower-case) whose answer is a credential: `GET /?session`
+ * (CreateSession, S3 Express directory buckets) returns session keys for the bucket, usable
+ * without the proxy, by anyone allowed a GET on the route. Refused on S3 routes (403).
+ */
+const S3_CREDENTIAL_SUBRESOURCES: ReadonlySet<string> = new Set(['session']);
+
+/**
+ * At most this many query parameters (repeated keys counted each time) are forwarded; more
+ * is a 400. AWS's own front doors take URLs of at most 8,192 bytes (CloudFront, API Gateway
+ * edge-optimised APIs) or 10,240 (API Gateway regional APIs): at 8 bytes a parameter
+ * (`key=val&`), 1,000 parameters fill such a URL, and no AWS API needs as many in one
+ * query (S3 uses at most a dozen; query-protocol batch calls such as SQS SendMessageBatch
+ * a few hundred, in a POST body). Signing stays linear in the query's size either way (see
+ * signing/signRequest); this bounds the work of one request.
+ */
+export const MAX_QUERY_PARAMETERS = 1000;
 
 /** A query string parsed for signing (decoded values) and its canonical wire form. */
 export interface CanonicalQuery {
@@ -142,15 +186,22 @@ export interface CanonicalQuery {
 
 /**
  * Parses a raw query string: `+` is a space, `%2B` a plus, a key without `=` has the
- * empty value, repeated keys are kept. The wire form is sorted by encoded key, then by
- * encoded value, as SigV4 canonicalises it.
+ * empty value, repeated keys are kept. The wire form is {@link formatCanonicalQuery} of the
+ * parameters. More than {@link MAX_QUERY_PARAMETERS} parameters, authentication parameters
+ * (see AUTH_QUERY_PARAMS; `Expires` too with `s3`), with `s3` a repeated key, and malformed
+ * encodings are a 400.
  */
-export function canonicalQuery(rawQuery: string): CanonicalQuery {
-  const byKey = new Map<string, { key: string; values: string[] }>();
-  for (const part of rawQuery.split('&')) {
-    if (part === '') {
-      continue;
-    }
+export function canonicalQuery(rawQuery: string, s3 = false): CanonicalQuery {
+  const parts = rawQuery.split('&').filter(part => part !== '');
+  if (parts.length > MAX_QUERY_PARAMETERS) {
+    // Counted before anything is decoded: refusing costs no more than reading.
+    throw new BadRequestPathError(
+      `Too many query parameters (${parts.length}); at most ${MAX_QUERY_PARAMETERS} are forwarded`,
+    );
+  }
+  // No prototype: a key such as __proto__ must be an ordinary, signed parameter.
+  const params: Record<string, string | string[]> = Object.create(null);
+  for (const part of parts) {
     const eq = part.indexOf('=');
     const rawKey = eq === -1 ? part : part.slice(0, eq);
     const rawValue = eq === -1 ? '' : part.slice(eq + 1);
@@ -159,27 +210,56 @@ export function canonicalQuery(rawQuery: string): CanonicalQuery {
     if (key === '') {
       throw new BadRequestPathError('Empty query parameter name');
     }
-    if (AUTH_QUERY_PARAMS.has(key.toLowerCase())) {
+    const lower = key.toLowerCase();
+    const scheme =
+      AUTH_QUERY_PARAMS.get(lower) ??
+      (s3 && S3_AUTH_QUERY_PARAMS.has(lower) ? 'SigV2' : undefined);
+    if (scheme) {
       throw new BadRequestPathError(
-        `Query parameter ${key} is reserved for SigV4 authentication; the proxy signs requests itself`,
+        `Query parameter ${key} is reserved for ${scheme} authentication; the proxy signs requests itself`,
       );
     }
-    const encodedKey = rfc3986(key);
-    const entry = byKey.get(encodedKey) ?? { key, values: [] };
-    entry.values.push(value);
-    byKey.set(encodedKey, entry);
+    if (s3 && S3_CREDENTIAL_SUBRESOURCES.has(lower)) {
+      throw new NotAllowedError(
+        `Query parameter ${key} is refused on S3 routes: CreateSession would hand the caller credentials for the bucket`,
+      );
+    }
+    const prior = params[key];
+    if (prior !== undefined && s3) {
+      // S3 builds its canonical query from the first value of a repeated key only (aws4
+      // does the same; AWS SDK issue aws/aws-sdk-go#1495 shows S3's answer): what the proxy
+      // signs and sends could never match. No S3 operation repeats a parameter.
+      throw new BadRequestPathError(
+        `Query parameter ${key} is repeated; S3 reads only its first value: send it once`,
+      );
+    }
+    if (prior === undefined) params[key] = value;
+    else if (typeof prior === 'string') params[key] = [prior, value];
+    else prior.push(value);
   }
-  // No prototype: a key such as __proto__ must be an ordinary, signed parameter.
-  const params: Record<string, string | string[]> = Object.create(null);
+  return { params, wire: formatCanonicalQuery(params) };
+}
+
+/**
+ * The SigV4 canonical query string of decoded parameters: keys and values RFC 3986-encoded,
+ * sorted by encoded key, then by encoded value; `key=` for an empty value. The proxy sends
+ * exactly this string and signs exactly this string (signing/signRequest hands it to the
+ * signer), so the two cannot differ. O(n log n) in the number of parameters.
+ */
+export function formatCanonicalQuery(params: Record<string, string | string[]>): string {
+  const byKey: [string, string | string[]][] = Object.keys(params).map(key => [
+    rfc3986(key),
+    params[key],
+  ]);
+  byKey.sort((a, b) => byCodeUnit(a[0], b[0]));
   const pieces: string[] = [];
-  for (const encodedKey of [...byKey.keys()].sort(byCodeUnit)) {
-    const { key, values } = byKey.get(encodedKey)!;
-    params[key] = values.length === 1 ? values[0] : values;
+  for (const [encodedKey, value] of byKey) {
+    const values = typeof value === 'string' ? [value] : value;
     for (const encodedValue of values.map(rfc3986).sort(byCodeUnit)) {
       pieces.push(`${encodedKey}=${encodedValue}`);
     }
   }
-  return { params, wire: pieces.join('&') };
+  return pieces.join('&');
 }
 
 function byCodeUnit(a: string, b: string): number {

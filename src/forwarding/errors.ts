@@ -17,6 +17,14 @@ export class PayloadTooLargeError extends CustomErrorBase {
   name = 'PayloadTooLargeError' as const;
 }
 
+/**
+ * The request's headers are too many or too large to forward (see
+ * forwarding/requestHeaders); 431 Request Header Fields Too Large (RFC 6585).
+ */
+export class RequestHeaderFieldsTooLargeError extends CustomErrorBase {
+  name = 'RequestHeaderFieldsTooLargeError' as const;
+}
+
 /** The upstream could not be reached, or reset before answering; 502. */
 export class BadGatewayError extends CustomErrorBase {
   name = 'BadGatewayError' as const;
@@ -34,6 +42,7 @@ const STATUS_BY_NAME: Record<string, number> = {
   NotFoundError: 404,
   MethodNotAllowedError: 405,
   PayloadTooLargeError: 413,
+  RequestHeaderFieldsTooLargeError: 431,
   BadGatewayError: 502,
   ServiceUnavailableError: 503,
   GatewayTimeoutError: 504,

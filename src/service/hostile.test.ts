@@ -12,9 +12,11 @@
  *   inside the route's base path even as a normalising upstream would read it, with the
  *   target's Host, a signature aws4 accepts, and none of the caller's credentials or
  *   client-identity headers.
- * The evil upstream is configured nowhere and must never see a connection.
+ * The evil upstream is configured nowhere and must never see a connection. The CPU rows
+ * (issue 13, finding 3) also measure the event loop's longest stall while they are served.
  */
 /* eslint-disable jest/expect-expect -- runRow asserts every row's outcome */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mockServices } from '@backstage/backend-test-utils';
 import {
   RunningProxy,
@@ -33,6 +35,11 @@ import {
   ParsedResponse,
   sendRaw,
 } from '../__testUtils__/rawSocket';
+import { canonicalQuery, MAX_QUERY_PARAMETERS } from '../endpoint/canonical';
+import {
+  MAX_FORWARDED_HEADER_BYTES,
+  MAX_FORWARDED_HEADERS,
+} from '../forwarding/requestHeaders';
 
 jest.setTimeout(60_000);
 
@@ -421,6 +428,31 @@ describe('steering headers are ignored and never forwarded', () => {
   ])('%s', async (_name, row) => runRow(row));
 });
 
+describe('headers named by the Connection header are for this hop only (RFC 9110 7.6.1)', () => {
+  it.each<[string, string[], string[], string[]]>([
+    ['Connection: x-amz-meta-a', ['Connection: x-amz-meta-a', 'X-Amz-Meta-A: 1', 'X-Amz-Meta-B: 2'], ['x-amz-meta-a'], ['x-amz-meta-b']],
+    ['Connection: close, X-Amz-Meta-A (any case, in a list)', ['Connection: close, X-Amz-Meta-A', 'X-Amz-Meta-A: 1', 'X-Amz-Meta-B: 2'], ['x-amz-meta-a'], ['x-amz-meta-b']],
+    ['Connection: range', ['Connection: range', 'Range: bytes=0-9', 'If-Match: "e"'], ['range'], ['if-match']],
+    ['two Connection headers', ['Connection: keep-alive, x-amz-meta-a', 'Connection: x-amz-target', 'X-Amz-Meta-A: 1', 'X-Amz-Target: Svc.Op', 'X-Amz-Meta-B: 2'], ['x-amz-meta-a', 'x-amz-target'], ['x-amz-meta-b']],
+    ['Connection: content-type', ['Connection: content-type', 'Content-Type: text/html', 'Accept: */*'], ['content-type'], ['accept']],
+  ])('%s', async (_name, headers, absent, present) =>
+    runRow({
+      line: get('/api/x'),
+      headers,
+      expect: {
+        route: 'api',
+        path: '/base/x',
+        absent,
+        check: r => {
+          for (const name of present) {
+            expect([name, r.headers[name] !== undefined, r.signedHeaders?.includes(name) || name === 'accept']).toEqual([name, true, true]);
+          }
+        },
+      },
+    }),
+  );
+});
+
 describe("the caller's credentials and identity never reach the upstream", () => {
   it.each<[string, string[], string[]]>([
     ['Cookie', ['Cookie: backstage-session=secret'], []],
@@ -441,6 +473,14 @@ describe("the caller's credentials and identity never reach the upstream", () =>
     ['X-Amz-Signature in the query', { line: get('/api/x?X-Amz-Signature=abc'), expect: bad400(/reserved for SigV4/) }],
     ['X-Amz-Credential in the query, lower case', { line: get('/s3/k?x-amz-credential=AKIDEVIL'), expect: bad400(/reserved for SigV4/) }],
     ['X-Amz-Security-Token in the query, encoded', { line: get('/api/x?%58-Amz-Security-Token=stolen'), expect: bad400(/reserved for SigV4/) }],
+    ['X-Amz-Region-Set (SigV4a) in the query', { line: get('/s3/k?X-Amz-Region-Set=*'), expect: bad400(/reserved for SigV4/) }],
+    ['SigV2 query authentication on S3', { line: get('/s3/k?AWSAccessKeyId=AKIDEVIL&Expires=1893456000&Signature=c2ln'), expect: bad400(/reserved for SigV2/) }],
+    ['SigV2 AWSAccessKeyId alone, lower case', { line: get('/api/x?awsaccesskeyid=AKIDEVIL'), expect: bad400(/reserved for SigV2/) }],
+    ['SigV2 AWSAccessKeyId, encoded', { line: get('/api/x?%41WSAccessKeyId=AKIDEVIL'), expect: bad400(/reserved for SigV2/) }],
+    ['SigV2 Signature alone', { line: get('/api/x?Signature=c2ln'), expect: bad400(/reserved for SigV2/) }],
+    ['SigV2 of a query-protocol service', { line: get('/api/?Action=ListQueues&SignatureVersion=2&SignatureMethod=HmacSHA256&Timestamp=2026-01-01T00%3A00%3A00Z'), expect: bad400(/reserved for SigV2/) }],
+    ['SigV2 Expires alone on S3', { line: get('/s3/k?Expires=1893456000'), expect: bad400(/reserved for SigV2/) }],
+    ["Expires alone on an API of one's own: its own parameter, forwarded and signed", { line: get('/api/x?Expires=1893456000'), expect: { route: 'api', path: '/base/x?Expires=1893456000' } }],
   ])('%s', async (_name, row) => runRow(row));
 });
 
@@ -705,6 +745,106 @@ describe('responses', () => {
     expect(main.started).toHaveLength(1);
     // Give a follower time to go: the evil upstream stays untouched (checked after each test).
     await new Promise(r => setTimeout(r, 200));
+  });
+});
+
+describe('CPU: the event loop stays free while the worst request of each kind is served (finding 3)', () => {
+  /*
+   * Each row sends the worst request the limits allow, or one just past them, while the
+   * event loop's delay is measured (the proxy runs in this process): a health check that
+   * arrived meanwhile would wait no longer than the longest stall. Before the fix, 4,800
+   * distinct query keys blocked the loop for 6 to 30 s here (smithy's quadratic query copy).
+   */
+  const MAX_STALL_MS = 500;
+  /** Characters a query key can use raw: RFC 3986 unreserved. */
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~';
+  /** `n` distinct keys, shortest first (66 of one character, 4,356 of two, then three). */
+  const distinctKeys = (n: number): string[] => {
+    const keys: string[] = [];
+    for (let length = 1; keys.length < n; length++) {
+      const indices = new Array(length).fill(0);
+      while (keys.length < n) {
+        keys.push(indices.map(i => ALPHABET[i]).join(''));
+        let i = length - 1;
+        while (i >= 0 && ++indices[i] === ALPHABET.length) indices[i--] = 0;
+        if (i < 0) break;
+      }
+    }
+    return keys;
+  };
+  const query = (pairs: string[]) => pairs.join('&');
+  const wire = (rawQuery: string, path: string) => `${path}?${canonicalQuery(rawQuery).wire}`;
+  const metaHeaders = (n: number, valueLength: number) =>
+    Array.from({ length: n }, (_, i) => `X-Amz-Meta-H${String(i).padStart(3, '0')}: ${'v'.repeat(valueLength)}`);
+
+  const worstQuery = query(distinctKeys(MAX_QUERY_PARAMETERS).map(k => `${k}=v${k}xyzw`));
+  const attackQuery = query(distinctKeys(4800));
+  const repeatedQuery = query(Array.from({ length: MAX_QUERY_PARAMETERS }, (_, i) => `a=${i}`));
+  const tooMany = bad400(/Too many query parameters/);
+  const tooLarge = (message: RegExp): Outcome => ({ status: 431, error: 'RequestHeaderFieldsTooLargeError', message });
+
+  async function measured(run: () => Promise<void>): Promise<number> {
+    const histogram = monitorEventLoopDelay({ resolution: 10 });
+    histogram.enable();
+    try {
+      await run();
+      // At least one sample after the answer: a stall shows even in a request shorter than the resolution.
+      await new Promise(resolve => setTimeout(resolve, 25));
+    } finally {
+      histogram.disable();
+    }
+    return histogram.max / 1e6;
+  }
+
+  beforeAll(async () => {
+    // Warm up: first-request module loading is not the request's cost.
+    await sendRaw(proxyPort, requestBytes({ line: get('/api/warm?a=1'), expect: { closed: true } }), { responses: 1 });
+  });
+
+  it.each<[string, Row]>([
+    [`${MAX_QUERY_PARAMETERS} distinct query keys (the most allowed), about 11 KB`, { line: get(`/api/x?${worstQuery}`), expect: { route: 'api', path: wire(worstQuery, '/base/x') } }],
+    [`${MAX_QUERY_PARAMETERS + 1} distinct query keys`, { line: get(`/api/x?${query(distinctKeys(MAX_QUERY_PARAMETERS + 1))}`), expect: tooMany }],
+    ['4,800 distinct query keys in 15 KB (the reported attack)', { line: get(`/api/x?${attackQuery}`), expect: tooMany }],
+    ['4,800 distinct query keys on S3', { line: get(`/s3/k?${attackQuery}`), expect: tooMany }],
+    [`one query key ${MAX_QUERY_PARAMETERS} times`, { line: get(`/api/x?${repeatedQuery}`), expect: { route: 'api', path: wire(repeatedQuery, '/base/x') } }],
+    ['one query key 7,000 times', { line: get(`/api/x?${query(new Array(7000).fill('a'))}`), expect: tooMany }],
+    ['one query key twice on S3 (S3 signs its first value only)', { line: get('/s3/k?a=1&a=2'), expect: bad400(/is repeated/) }],
+    ['7,000 path segments', { line: get(`/api${'/a'.repeat(7000)}`), expect: { route: 'api', path: `/base${'/a'.repeat(7000)}` } }],
+    ['5,000 percent-escapes in the path', { line: get(`/api/${'%41'.repeat(5000)}`), expect: { route: 'api', path: `/base/${'A'.repeat(5000)}` } }],
+    ['3,000 encoded slashes in an S3 key', { line: get(`/s3/${'a%2F'.repeat(3000)}`), expect: { route: 's3', path: `/bucket/${'a/'.repeat(3000)}` } }],
+    [`${MAX_FORWARDED_HEADERS} forwarded headers of ${MAX_FORWARDED_HEADER_BYTES} bytes or less (the most allowed)`, { line: get('/api/x'), headers: metaHeaders(MAX_FORWARDED_HEADERS, 66), expect: { route: 'api', path: '/base/x', check: r => expect(r.signedHeaders?.filter(h => h.startsWith('x-amz-meta-'))).toHaveLength(MAX_FORWARDED_HEADERS) } }],
+    [`${MAX_FORWARDED_HEADERS + 1} forwarded headers`, { line: get('/api/x'), headers: metaHeaders(MAX_FORWARDED_HEADERS + 1, 1), expect: tooLarge(/Too many request headers to forward \(101\)/) }],
+    [`one forwarded header of ${MAX_FORWARDED_HEADER_BYTES + 1} bytes`, { line: get('/api/x'), headers: [`X-Amz-Meta-Big: ${'v'.repeat(MAX_FORWARDED_HEADER_BYTES + 1 - 'x-amz-meta-big'.length)}`], expect: tooLarge(/too large to forward \(8193 bytes/) }],
+    ['1,100 headers that are not forwarded', { line: get('/api/x'), headers: Array.from({ length: 1100 }, (_, i) => `X-J${i}: v`), expect: { route: 'api', path: '/base/x' } }],
+    ['one header repeated 800 times (joined into one)', { line: get('/api/x'), headers: new Array(800).fill('X-Amz-Meta-A: v'), expect: { route: 'api', path: '/base/x', check: r => expect(r.headers['x-amz-meta-a']).toHaveLength(800 * 3 - 2) } }],
+  ])('%s', async (_name, row) => {
+    const text = requestBytes(row);
+    expect(Buffer.byteLength(text)).toBeLessThan(16 * 1024); // under Node's own limit: the plugin answers
+    const stallMs = await measured(() => runRow(row));
+    expect({ stallMs, under: stallMs < MAX_STALL_MS }).toMatchObject({ under: true });
+  });
+
+  it('the most allowed query, signed twice (the upstream rejected the credentials once)', async () => {
+    let rejected = false;
+    main.handler = (req, res, received) => {
+      if (!rejected) {
+        rejected = true;
+        res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'ExpiredTokenException' });
+        res.end('{"message":"The security token included in the request is expired"}');
+        return;
+      }
+      echoHandler(req, res, received);
+    };
+    let responses: ParsedResponse[] = [];
+    const stallMs = await measured(async () => {
+      ({ responses } = await sendRaw(proxyPort, requestBytes({ line: get(`/api/x?${worstQuery}`), expect: { closed: true } }), { responses: 1 }));
+    });
+    expect(responses.map(r => r.status)).toEqual([200]);
+    expect(main.received.map(r => [r.url, r.signatureError])).toEqual([
+      [wire(worstQuery, '/base/x'), undefined],
+      [wire(worstQuery, '/base/x'), undefined],
+    ]);
+    expect({ stallMs, under: stallMs < MAX_STALL_MS }).toMatchObject({ under: true });
   });
 });
 
