@@ -1,4 +1,10 @@
 import { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import {
+  extractMimeType,
+  isJavaScriptMimeType,
+  serializeMimeType,
+  splitHeaderValue,
+} from './mimeType';
 
 /*
  * The one place that decides which upstream response headers reach the caller.
@@ -44,8 +50,15 @@ export function filterResponseHeaders(
   extra: ReadonlySet<string>,
 ): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
+  // RFC 9110 7.6.1: the headers the upstream's Connection names are for this hop only.
+  const named = new Set(
+    String(incoming.connection ?? '')
+      .split(',')
+      .map(token => token.trim().toLowerCase())
+      .filter(Boolean),
+  );
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || isNeverForwardedResponseHeader(name)) {
+    if (value === undefined || isNeverForwardedResponseHeader(name) || named.has(name)) {
       continue;
     }
     if (
@@ -60,25 +73,107 @@ export function filterResponseHeaders(
   return out;
 }
 
+/** What the request says about how its answer may be used; computed by the router. */
+export interface ResponsePolicy {
+  /**
+   * Sandbox whatever the type: the request asked the upstream to choose the answer's headers
+   * (S3 response-* overrides). Every answer is sandboxed now; this keeps such an answer so
+   * should an exemption ever be added.
+   */
+  alwaysSandbox?: boolean;
+  /** The answer was given to an authenticated caller: a shared cache must not keep it (cache-control public/s-maxage become private). */
+  privateCache?: boolean;
+  /**
+   * The request carried no `Authorization` header: a page's `<script src>` or `<link href>`
+   * could have made it (they send cookies, never tokens), so a JavaScript or CSS type becomes
+   * `text/plain`. API callers send a token and get the upstream's type unchanged.
+   */
+  noAuthorizationHeader?: boolean;
+}
+
 /**
- * Sandboxes an answer for browsers that open it: `Content-Security-Policy: sandbox`, added to
- * any policy already set (Backstage's helmet) or passed from the upstream, so that both apply.
- * An HTML or SVG object opened through the proxy (a `user-cookie` or open route can be opened
- * by a link) then runs no script and has no origin: it cannot act as the backend's origin
- * with the caller's cookie. Images, media, downloads and `fetch()` callers are unaffected.
- * PDFs are left out: some browsers show a sandboxed PDF blank, and a PDF's scripts run in
- * the viewer, never in the page's origin.
+ * Makes an answer inert in browsers, whatever its type or how it is loaded:
+ * - `Content-Security-Policy: sandbox`, added to any policy already set (Backstage's helmet)
+ *   or passed from the upstream, so that all apply. An HTML, SVG or XML object opened through
+ *   the proxy (a `user-cookie` or open route can be opened by a link) then runs no script and
+ *   has an opaque origin: it cannot act as the backend's origin with the caller's cookie. Every
+ *   answer, PDFs too: Chromium shows a sandboxed PDF (measured with Chromium 156), and the
+ *   former PDF exemption, decided on the header's first type while browsers use the last,
+ *   let `application/pdf;, text/html` run script in the backend's origin.
+ * - `X-Content-Type-Options: nosniff`, replacing the upstream's: a browser uses the declared
+ *   type, never a sniffed one, and refuses to run as a script (or apply as a style) what is
+ *   not declared JavaScript (or CSS).
+ * - with `policy.noAuthorizationHeader`, a JavaScript or CSS type (as the browser extracts it)
+ *   becomes `text/plain`, so that Backstage's pages (which allow `script-src 'self'`, and the
+ *   proxy is 'self') cannot load it as a script or style even in a browser that sends no
+ *   `Sec-Fetch-Dest` (see access/fetchDestination).
+ * - with `policy.privateCache`, see {@link makeCachePrivate}.
+ * Images, media, downloads and the bodies `fetch()` callers read are unaffected.
  */
 export function addSandboxPolicy(
   headers: OutgoingHttpHeaders,
   alreadySet: OutgoingHttpHeaders[string],
+  policy: ResponsePolicy = {},
 ): void {
-  if (/^\s*application\/pdf\s*(?:;|$)/i.test(String(headers['content-type'] ?? ''))) {
-    return;
-  }
+  // policy.alwaysSandbox needs nothing more: no answer is left unsandboxed.
   const policies = [alreadySet, headers['content-security-policy']]
     .flat()
     .filter((p): p is string => typeof p === 'string' && p !== '');
   // Policies separated by commas are enforced each, as separate headers would be.
   headers['content-security-policy'] = [...policies, 'sandbox'].join(', ');
+  headers['x-content-type-options'] = 'nosniff';
+  if (policy.noAuthorizationHeader) {
+    neutraliseActiveType(headers);
+  }
+  if (policy.privateCache) {
+    makeCachePrivate(headers);
+  }
+}
+
+/**
+ * Replaces a JavaScript or CSS Content-Type (the type a browser extracts from the header,
+ * not its first value) by `text/plain`, keeping the charset. Opened in a tab it still shows
+ * as text; with `nosniff` no browser runs it as a script or applies it as a style.
+ */
+export function neutraliseActiveType(headers: OutgoingHttpHeaders): void {
+  const type = extractMimeType(headers['content-type']);
+  if (!type || !(isJavaScriptMimeType(type) || type.essence === 'text/css')) {
+    return;
+  }
+  const charset = type.parameters.get('charset');
+  headers['content-type'] = serializeMimeType({
+    type: 'text',
+    subtype: 'plain',
+    essence: 'text/plain',
+    parameters: new Map(charset === undefined ? [] : [['charset', charset]]),
+  });
+}
+
+/** Cache-Control directives that let a shared cache store an answer it otherwise would not. */
+const SHARED_CACHE_DIRECTIVES: ReadonlySet<string> = new Set(['public', 's-maxage', 'private']);
+
+/**
+ * Keeps an answer given to an authenticated caller out of shared caches (a CDN or corporate
+ * proxy in front of Backstage would otherwise serve one user's object to another):
+ * `public` and `s-maxage` are removed and `private` is added; the rest (`max-age`, `no-store`,
+ * ...) stays, so the caller's own browser caches as the upstream said. `private` is added
+ * when the upstream sent no Cache-Control too: a shared cache may store a 200 with a
+ * Last-Modified heuristically, and a request authenticated by a cookie carries no
+ * `Authorization` header that would stop it. Cache-Control fields aimed at CDNs
+ * (`CDN-Cache-Control`, `*-CDN-Cache-Control`, `Surrogate-Control`), which override
+ * Cache-Control there, are removed.
+ */
+export function makeCachePrivate(headers: OutgoingHttpHeaders): void {
+  for (const name of Object.keys(headers)) {
+    if (/^(?:[a-z0-9-]+-)?cdn-cache-control$|^surrogate-control$/i.test(name)) {
+      delete headers[name];
+    }
+  }
+  const value = headers['cache-control'];
+  const joined = value === undefined ? '' : [value].flat().join(', ');
+  const kept = splitHeaderValue(joined).filter(directive => {
+    const name = directive.split('=', 1)[0].trim().toLowerCase();
+    return directive !== '' && !SHARED_CACHE_DIRECTIVES.has(name);
+  });
+  headers['cache-control'] = [...kept, 'private'].join(', ');
 }

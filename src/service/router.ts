@@ -33,6 +33,7 @@ import {
   statusOf,
 } from '../forwarding/errors';
 import { CallerAdmission } from '../access/admitCaller';
+import { refuseActiveDestination } from '../access/fetchDestination';
 import { auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
 import { logRouteChecks, RouteChecker } from './routeCheck';
@@ -151,6 +152,8 @@ export function createRouter(options: RouterOptions): ProxyRouter {
 
       const caller = await admission.admit(req, route);
       if (audited) audited.caller = caller;
+      // Never a script, style or worker for Backstage's own (same-origin) pages.
+      refuseActiveDestination(req);
       if (!route.allowedMethods.has(req.method)) {
         throw new MethodNotAllowedError(
           `Method ${req.method} is not allowed on route ${routeLabel}`,
@@ -221,6 +224,14 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           return sign();
         },
         transferred: audited,
+        responsePolicy: {
+          // S3's response-content-type and friends let the caller choose the answer's headers.
+          alwaysSandbox: Object.keys(upstream.query).some(k => /^response-/i.test(k)),
+          // An answer given on credentials is no shared cache's to keep.
+          privateCache: route.credentialsPolicy !== 'dangerously-allow-unauthenticated',
+          // Only such a request can come from <script src>, <link href> or new Worker().
+          noAuthorizationHeader: req.headers.authorization === undefined,
+        },
       });
     } catch (error) {
       if (audited) audited.error = error as Error;
