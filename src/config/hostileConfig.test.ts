@@ -158,6 +158,8 @@ describe('bad configurations stop the start with a clear message', () => {
     ['a header name with a colon', r({ allowedHeaders: ['x-a:'] }), at('allowedHeaders', 'is not a valid header name')],
     ['a header name with a line break', r({ allowedHeaders: ['x-a\r\nx-b'] }), at('allowedHeaders', 'is not a valid header name')],
     ['Set-Cookie2 as an allowed response header', r({ allowedResponseHeaders: ['set-cookie2'] }), at('allowedResponseHeaders', 'can never be forwarded')],
+    ['an upstream CORS header as an allowed response header', r({ allowedResponseHeaders: ['Access-Control-Allow-Origin'] }), at('allowedResponseHeaders', 'can never be forwarded')],
+    ['Service-Worker-Allowed as an allowed response header', r({ allowedResponseHeaders: ['service-worker-allowed'] }), at('allowedResponseHeaders', 'can never be forwarded')],
     ['Connection as an allowed response header', r({ allowedResponseHeaders: ['Connection'] }), at('allowedResponseHeaders', 'can never be forwarded')],
     ['a fractional maxBodySize', r({ maxBodySize: 1.5 }), at('maxBodySize', 'must be a whole number')],
     ['maxBodySize as a string', r({ maxBodySize: '10MB' }), at('maxBodySize', 'must be a whole number')],

@@ -157,3 +157,12 @@ describe('filterResponseHeaders', () => {
     expect(out).toEqual({ 'x-amz-meta-kept': 'kept', 'content-type': 'text/plain' });
   });
 });
+
+it('never passes on CORS, service-worker scope, Clear-Site-Data or Refresh, even when a route lists them', () => {
+  const names = ['access-control-allow-origin', 'access-control-allow-credentials', 'service-worker-allowed', 'clear-site-data', 'refresh'];
+  const out = filterResponseHeaders(
+    Object.fromEntries([...names.map(n => [n, 'x']), ['x-reply', 'kept']]),
+    new Set([...names, 'x-reply']),
+  );
+  expect(out).toEqual({ 'x-reply': 'kept' });
+});

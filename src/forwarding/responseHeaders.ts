@@ -37,11 +37,22 @@ const NEVER: ReadonlySet<string> = new Set([
   'upgrade',
   'proxy-authenticate',
   'proxy-authorization',
+  // What would widen what a browser does with Backstage's origin: a service worker's scope
+  // beyond its path, the site's storage and cookies wiped, a navigation elsewhere.
+  'service-worker-allowed',
+  'clear-site-data',
+  'refresh',
+  // Set by the plugin itself on every answer.
+  'x-content-type-options',
 ]);
 
-/** True for a response header that never reaches the caller. */
+/**
+ * True for a response header that never reaches the caller, whatever a route allows. Also
+ * `access-control-*`: CORS is Backstage's to answer; an upstream's (an S3 bucket's CORS
+ * rules) would let another site read what a signed-in browser fetched with its cookie.
+ */
 export function isNeverForwardedResponseHeader(name: string): boolean {
-  return NEVER.has(name) || name.startsWith('proxy-');
+  return NEVER.has(name) || name.startsWith('proxy-') || name.startsWith('access-control-');
 }
 
 /** Picks the upstream response headers that go back to the caller. */
