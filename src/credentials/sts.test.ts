@@ -286,8 +286,11 @@ describe('when the upstream rejects the credentials', () => {
     const logger = mockServices.logger.mock();
     proxy = await startProxy({ '/billing': billing() }, {}, { logger: logger.factory });
     expect((await proxy.http().get(`${P}/billing/first`).set('authorization', USER)).status).toBe(200);
-    sts.lifetimeMs = 0; // from now on every credential is taken as expired
-    revoke();
+    // From now on the upstream calls every credential expired, whatever STS issued.
+    upstream.handler = ((_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end('<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>');
+    }) as UpstreamHandler;
     for (let i = 0; i < 20; i++) {
       const res = await proxy.http().get(`${P}/billing/x${i}`).set('authorization', USER);
       // The upstream's own answer, passed on once no refresh is allowed.

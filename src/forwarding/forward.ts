@@ -1,8 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { Readable, pipeline } from 'node:stream';
-import { addSandboxPolicy, filterResponseHeaders } from './responseHeaders';
+import { ResponsePolicy } from './responseHeaders';
 import { BadGatewayError, GatewayTimeoutError } from './errors';
+import { relayBody, writeAnswerHead } from './relay';
+import { ByteBlocks } from './byteBlocks';
+import { Coalescer } from './coalesce';
+import { SecretMask } from './secretMask';
 import {
   isRejectedCredentials,
   MAX_ERROR_BODY_BYTES,
@@ -29,7 +34,10 @@ export interface SignedRequest {
   /** Path and query, exactly as signed. */
   path: string;
   headers: Record<string, string>;
-  /** A buffered body in its chunks (replayable), a stream (S3 unsigned payload), or none. */
+  /**
+   * A buffered body in blocks (replayable; see forwarding/body), a stream (S3 unsigned
+   * payload; passed on in batches, see forwarding/coalesce), or none.
+   */
   body?: readonly Buffer[] | Readable;
 }
 
@@ -111,9 +119,13 @@ export interface ForwardOptions {
   /**
    * Called, once, when the upstream answers that the request's credentials are expired or
    * unknown (see credentials/rejectedCredentials) and the body can be replayed: returns
-   * the request signed again with fresh credentials. Rejecting passes the error on.
+   * the request signed again with fresh credentials, or undefined when there are none to try
+   * (a refresh was forced moments ago): then the upstream's answer, already read, is passed
+   * on. Rejecting passes the error on.
    */
-  resignAfterRejectedCredentials?: () => Promise<SignedRequest>;
+  resignAfterRejectedCredentials?: () => Promise<SignedRequest | undefined>;
+  /** How the answer may be used (see forwarding/responseHeaders). */
+  responsePolicy?: ResponsePolicy;
   /**
    * Counted as bytes flow: a streamed request body's bytes as they are sent on, and the
    * response body's bytes as they are passed back.
@@ -123,15 +135,19 @@ export interface ForwardOptions {
 
 /**
  * Sends a signed request upstream and streams the answer into `res` as it arrives:
- * status, allowlisted headers, body. Redirects are passed back, never followed.
+ * status, allowlisted headers, body (see forwarding/relay). Redirects are passed back, never
+ * followed. The session token that signed the request is masked wherever the answer echoes it.
  *
  * Resolves once the response has been handed over (or the client has gone). Rejects,
  * before anything was written to `res`, with a 502 or 504 error (or the error of
- * `resignAfterRejectedCredentials`). An upstream failure after the headers were sent
- * destroys the client connection, so that a cut-off body never looks complete. The client
- * going away aborts the upstream request. A reset on a pooled connection is retried once,
- * for idempotent methods with a replayable body; so is an answer that rejects the
- * credentials, with credentials fetched anew.
+ * `resignAfterRejectedCredentials`); an answer that is no valid final HTTP answer (a
+ * `101 Switching Protocols` nobody asked for, a status outside 200-599, a header Node will
+ * not send) is a 502. An upstream failure after the headers were sent destroys the client
+ * connection, so that a cut-off body never looks complete. The client going away aborts the
+ * upstream request. A reset on a pooled connection is retried once, for idempotent methods
+ * with a replayable body; so is an answer that rejects the credentials, with credentials
+ * fetched anew. No exception escapes its event handlers: an embedder needs no process-wide
+ * handler.
  */
 export function forward(
   target: UpstreamTarget,
@@ -155,6 +171,7 @@ export function forward(
     const attempt = (current: SignedRequest, resetRetried: boolean) => {
       const transport = target.protocol === 'https:' ? https : http;
       const streamed = current.body instanceof Readable;
+      const mask = SecretMask.of(current.headers['x-amz-security-token']);
       const upstream = transport.request({
         protocol: target.protocol,
         hostname: target.hostname,
@@ -205,35 +222,59 @@ export function forward(
         }
       });
 
+      let failed = false;
+      /**
+       * Ends this attempt on an answer that cannot be passed on (or a failure to handle it):
+       * the caller gets `error` (a 502) or, if its answer had begun, a cut-off connection.
+       */
+      const fail = (error: Error) => {
+        if (failed) return;
+        failed = true;
+        finished = true;
+        responded = true;
+        peeking = false;
+        clearTimeout(timer);
+        clearTimeout(continueTimer);
+        stopWatchingClient();
+        upstream.destroy();
+        if (settled) res.destroy();
+        else settle(error);
+      };
+      /** `listener`, with any exception it throws turned into a failed attempt, never thrown on. */
+      const guarded =
+        <A extends unknown[]>(listener: (...args: A) => void) =>
+        (...args: A) => {
+          try {
+            listener(...args);
+          } catch (error) {
+            fail(
+              error instanceof BadGatewayError
+                ? error
+                : new BadGatewayError(`The upstream's answer could not be handled (${(error as Error)?.name})`),
+            );
+          }
+        };
+
       /** Hands the answer to the client: head, any body already read, the rest streamed. */
       const relay = (upRes: http.IncomingMessage, head?: Buffer, complete = false) => {
         responded = true;
         peeking = false;
         clearTimeout(timer);
-        const headers = filterResponseHeaders(
-          upRes.headers,
-          target.allowedResponseHeaders,
-        );
-        addSandboxPolicy(headers, res.getHeader('content-security-policy'));
         if (streamed && !bodyStarted) {
           // Answered before the body: it is never sent, and the caller's unread upload
           // ends with this connection.
           withheld = true;
           clearTimeout(continueTimer);
-          headers.connection = 'close';
         }
-        res.writeHead(upRes.statusCode ?? 502, headers);
+        writeAnswerHead(upRes, res, {
+          allowedResponseHeaders: target.allowedResponseHeaders,
+          responsePolicy: options.responsePolicy,
+          mask,
+          closeConnection: withheld,
+        });
         settle();
-        const transferred = options.transferred;
-        if (transferred) transferred.responseBytes += head?.length ?? 0;
-        if (complete) {
-          res.end(head);
-          return;
-        }
-        if (head?.length) {
-          res.write(head);
-        }
-        pipeline(upRes, res, error => {
+        const body = { head, complete, transferred: options.transferred };
+        relayBody(upRes, res, body, mask, guarded((error?: Error | null) => {
           if (error) {
             // Cut off visibly: never end a truncated body cleanly.
             upstream.destroy();
@@ -242,51 +283,56 @@ export function forward(
             // The request was never finished: its connection cannot carry another.
             upstream.destroy();
           }
-        });
-        if (transferred) {
-          upRes.on('data', (chunk: Buffer) => {
-            transferred.responseBytes += chunk.length;
-          });
-        }
+        }));
       };
 
-      upstream.once('response', upRes => {
+      /** After rejected credentials: sends the request again, or passes the answer on. */
+      const retryOrRelay = (
+        again: () => Promise<SignedRequest | undefined>,
+        upRes: http.IncomingMessage,
+        body: Buffer,
+      ) => {
+        resign = undefined; // once
+        peeking = false;
+        finished = true; // this exchange is over; nothing it does now is a failure to retry
+        clearTimeout(timer);
+        stopWatchingClient();
+        again()
+          .then(
+            guarded((next: SignedRequest | undefined) => {
+              if (clientGone(res)) settle();
+              else if (next) start(next, false);
+              else relay(upRes, body, true);
+            }),
+          )
+          .catch(error => fail(error));
+      };
+
+      upstream.once('response', guarded((upRes: http.IncomingMessage) => {
         if (!resign || !mayBeRejectedCredentials(upRes.statusCode)) {
           relay(upRes);
           return;
         }
         // Read the (small) error document to see whether the credentials were rejected.
         peeking = true;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        const onEnd = () => {
-          const body = Buffer.concat(chunks);
+        const read = new ByteBlocks();
+        const onEnd = guarded(() => {
+          const body = Buffer.concat(read.finish());
           const again = resign;
           if (!again || !isRejectedCredentials(upRes.statusCode, upRes.headers, body)) {
             relay(upRes, body, true);
             return;
           }
-          resign = undefined; // once
-          peeking = false;
-          finished = true;
-          clearTimeout(timer);
-          stopWatchingClient();
-          again()
-            .then(next => {
-              if (clientGone(res)) settle();
-              else attempt(next, false);
-            })
-            .catch(error => settle(error));
-        };
-        const onData = (chunk: Buffer) => {
+          retryOrRelay(again, upRes, body);
+        });
+        const onData = guarded((chunk: Buffer) => {
           arm();
-          chunks.push(chunk);
-          size += chunk.length;
-          if (size > MAX_ERROR_BODY_BYTES) {
+          read.append(chunk);
+          if (read.length > MAX_ERROR_BODY_BYTES) {
             upRes.off('data', onData).off('end', onEnd).pause();
-            relay(upRes, Buffer.concat(chunks));
+            relay(upRes, Buffer.concat(read.finish()));
           }
-        };
+        });
         upRes.on('data', onData).once('end', onEnd);
         // Cut off while being read: the request emits no error for that; fail it here (502).
         upRes.once('close', () => {
@@ -294,7 +340,13 @@ export function forward(
             onError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
           }
         });
-      });
+      }));
+      // An upgrade was never asked for (`upgrade` is never forwarded): the connection is
+      // no longer HTTP. Without this listener Node closes it and the request never settles.
+      upstream.once('upgrade', guarded((_upRes: http.IncomingMessage, socket: Socket) => {
+        socket.destroy();
+        fail(new BadGatewayError('The upstream switched protocols (101), which was not asked for'));
+      }));
 
       function onError(error: NodeJS.ErrnoException) {
         if (finished) return;
@@ -326,7 +378,7 @@ export function forward(
           // The pooled connection was closed by the upstream as we wrote to it; the
           // request never reached it, and the body can be sent again: it is buffered, or
           // streamed and still waiting for the upstream's go-ahead.
-          attempt(current, true);
+          start(current, true);
           return;
         }
         if (error instanceof GatewayTimeoutError) {
@@ -344,30 +396,39 @@ export function forward(
 
       const body = current.body;
       if (body instanceof Readable) {
-        const start = () => {
+        const sendBody = guarded(() => {
           clearTimeout(continueTimer);
           if (bodyStarted || withheld || finished) return;
           bodyStarted = true;
-          const onData = (chunk: Buffer) => {
+          // Tiny pieces leave in batches, not as a write (and an HTTP chunk) each.
+          const batches = new Coalescer();
+          batches.on('data', (chunk: Buffer) => {
             arm();
             if (options.transferred) options.transferred.requestBytes += chunk.length;
-          };
-          body.on('data', onData);
-          upstream.once('close', () => body.off('data', onData));
+          });
           body.once('error', () => upstream.destroy());
-          pipeline(body, upstream, () => {});
-        };
-        upstream.once('continue', start);
-        continueTimer = setTimeout(start, Math.min(CONTINUE_WAIT_MS, target.timeout / 2));
+          pipeline(body, batches, upstream, () => {});
+        });
+        upstream.once('continue', sendBody);
+        continueTimer = setTimeout(sendBody, Math.min(CONTINUE_WAIT_MS, target.timeout / 2));
         upstream.once('close', () => clearTimeout(continueTimer));
       } else {
-        // The request has no socket yet: the chunks are queued and leave together once it has.
-        for (const chunk of body ?? []) {
-          upstream.write(chunk);
+        // The request has no socket yet: the blocks are queued and leave together once it has.
+        for (const block of body ?? []) {
+          upstream.write(block);
         }
         upstream.end();
       }
     };
+
+    /** Starts an attempt; one that cannot even be made (Node refuses the request) fails it. */
+    function start(current: SignedRequest, resetRetried: boolean) {
+      try {
+        attempt(current, resetRetried);
+      } catch (error) {
+        settle(error as Error);
+      }
+    }
 
     if (clientGone(res)) {
       // The client left while the request was prepared (credentials were being fetched,
@@ -375,6 +436,6 @@ export function forward(
       resolve();
       return;
     }
-    attempt(request, false);
+    start(request, false);
   });
 }

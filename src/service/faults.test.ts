@@ -618,6 +618,67 @@ describe('upstream faults', () => {
   });
 });
 
+describe('malformed upstream answers (issue 13, finding 5)', () => {
+  /** Far above how long a 502 takes: the caller must not wait for it. */
+  const TIMEOUT = 10_000;
+  /** The bytes the raw upstream answers every request with. */
+  let answer: string;
+  let raw: net.Server;
+  let proxy: RunningProxy;
+  let uncaught: unknown[];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+
+  beforeAll(async () => {
+    raw = net.createServer(socket => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.end(Buffer.from(answer, 'latin1')));
+    });
+    await new Promise<void>(r => raw.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+    proxy = await startProxy({
+      '/raw': { target: `${url}/prod`, ...api, timeout: TIMEOUT },
+      '/rawstream': { target: `${url}/bucket`, ...s3, unsignedPayload: true, timeout: TIMEOUT },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy.stop();
+    await new Promise(r => raw.close(r));
+  });
+
+  beforeEach(() => {
+    uncaught = [];
+    process.on('uncaughtException', onUncaught);
+  });
+
+  afterEach(() => {
+    process.off('uncaughtException', onUncaught);
+  });
+
+  it.each([
+    ['101 Switching Protocols, unasked', 'GET', '/raw/x', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n'],
+    ['101 Switching Protocols, unasked', 'PUT', '/rawstream/x', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n'],
+    ['101 without Upgrade', 'GET', '/raw/x', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'],
+    ['status 099', 'GET', '/raw/x', 'HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nhi'],
+    ['status 099', 'PUT', '/raw/x', 'HTTP/1.1 099 Odd\r\ncontent-length: 2\r\n\r\nhi'],
+    ['status 000', 'GET', '/raw/x', 'HTTP/1.1 000 Odd\r\n\r\n'],
+    ['status 600', 'GET', '/raw/x', 'HTTP/1.1 600 Odd\r\ncontent-length: 2\r\n\r\nhi'],
+    ['a header value with a control character', 'GET', '/raw/x', 'HTTP/1.1 200 OK\r\ncontent-type: a\x01b\r\ncontent-length: 2\r\n\r\nhi'],
+  ])('%s (%s %s): a 502 with a body, at once, nothing thrown', async (_case, method, path, text) => {
+    answer = text;
+    const started = Date.now();
+    const seen = await exchange(proxy, method, path, {
+      body: method === 'PUT' ? Buffer.from('payload') : undefined,
+      wait: TIMEOUT,
+    });
+    expect(seen.status).toBe(502);
+    expect(seen.outcome).toBe('end');
+    expect(errorOf(seen).name).toBe('BadGatewayError');
+    expect(Date.now() - started).toBeLessThan(TIMEOUT / 2);
+    expect(uncaught).toEqual([]);
+  }, 2 * TIMEOUT);
+});
+
 /**
  * A self-hosted credentials endpoint for tests: issues short-lived credentials that the
  * upstream accepts, and misbehaves on cue (resets, throttles, denies; `stop` refuses).

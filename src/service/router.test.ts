@@ -415,7 +415,7 @@ describe('responses', () => {
       'x-custom-reply': 'yes',
       'content-range': 'bytes 0-3/10',
       'accept-ranges': 'bytes',
-      'cache-control': 'max-age=60',
+      'cache-control': 'max-age=60, private', // an answer on credentials: no shared cache's to keep
       'content-type': 'text/plain',
       'content-length': '4',
     });
