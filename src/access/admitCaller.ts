@@ -18,7 +18,7 @@ import { RouteConfig } from '../config/types';
 import { canonicalQuery } from '../endpoint/canonical';
 import { hasBody } from '../forwarding/body';
 import { s3Actions } from './s3Actions';
-import { isAllowedOperation, namedOperation, operationAction } from './operations';
+import { isAllowedOperation, namedOperation, operationActions } from './operations';
 
 /**
  * The methods for which a `user-cookie` route accepts the Backstage user cookie: what a page
@@ -77,7 +77,7 @@ export function requestActions(req: Request, route: RouteConfig): PermissionActi
         `Operation ${operation.name} (from ${operation.from}) is not in the allowedOperations of route ${route.route || '/'}`,
       );
     }
-    return [operationAction(operation.name)];
+    return [...operationActions(operation.name)];
   }
   if (route.s3) {
     return s3Actions(req.method, Object.keys(upstreamQuery(req.url)), req.headers);

@@ -14,7 +14,7 @@ import {
   VerifyingUpstream,
 } from '../__testUtils__/verifyingUpstream';
 import { recordingPolicy, userToken } from '../__testUtils__/recordingPolicy';
-import { isAllowedOperation, operationAction } from './operations';
+import { isAllowedOperation, operationAction, operationActions } from './operations';
 
 const P = '/api/proxy-sigv4';
 const ALICE = 'user:default/alice'; // granted every action
@@ -95,14 +95,14 @@ describe('the operation decides the permission action', () => {
     ['DynamoDB_20120810.BatchGetItem', 'read'],
     ['DynamoDB_20120810.TransactGetItems', 'read'],
     ['DynamoDB_20120810.PutItem', 'update'],
-    ['DynamoDB_20120810.BatchWriteItem', 'update'],
+    ['DynamoDB_20120810.BatchWriteItem', 'update,delete'],
     ['DynamoDB_20120810.CreateTable', 'create'],
     ['DynamoDB_20120810.DeleteTable', 'delete'],
     ['DynamoDB_20120810.DELETETABLE', 'delete'],
   ])('checks %s on a route that allows every operation as %s', async (target, action) => {
     const res = await send(ALICE, `POST ${P}/ddb/ HTTP/1.1`, { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.0; charset=utf-8' }, '{}');
     expect(res.status).toBe(200);
-    expect(policy.decisions.map(d => d.action)).toEqual([action]);
+    expect(policy.decisions.map(d => d.action)).toEqual(action.split(','));
   });
 
   it('checks the operation on a route without a permission too, for every caller', async () => {
@@ -205,5 +205,24 @@ describe('operationAction', () => {
     expect(['ListQueues', 'GetQueueUrl', 'Get', 'ListQueuesX', 'listQueues', 'DeleteQueue'].map(n => isAllowedOperation(n, list)))
       .toEqual([true, true, true, false, false, false]);
     expect(isAllowedOperation('Anything', ['*'])).toBe(true);
+  });
+});
+
+describe('operations whose verb hides a deletion', () => {
+  it.each([
+    ['BatchWriteItem', ['update', 'delete']], // DynamoDB: DeleteRequest entries
+    ['TransactWriteItems', ['update', 'delete']], // DynamoDB: Delete entries
+    ['ExecuteStatement', ['read', 'update', 'delete']], // DynamoDB PartiQL: DELETE FROM
+    ['ScheduleKeyDeletion', ['delete']], // KMS: destroys the key, and every ciphertext with it
+    ['DetachRolePolicy', ['update', 'delete']], // IAM: removes a policy (a Deny, say)
+    ['batchwriteitem', ['update', 'delete']],
+  ])('%s needs %j', (name, actions) => {
+    expect(operationActions(name)).toEqual(actions);
+  });
+
+  it('gives every other operation the action of its verb', () => {
+    expect(operationActions('DeleteQueue')).toEqual(['delete']);
+    expect(operationActions('PutItem')).toEqual(['update']);
+    expect(operationActions('BatchGetItem')).toEqual(['read']);
   });
 });

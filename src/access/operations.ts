@@ -133,6 +133,34 @@ const CREATE_VERBS = ['Create', 'Send', 'Publish', 'Run'];
  * ecr:GetAuthorizationToken) and DynamoDB's BatchWriteItem, TransactWriteItems and
  * ExecuteStatement can delete; list the operations a route needs when that matters.
  */
+/**
+ * Operations whose verb hides what they may do, checked by name (any case) before the verb:
+ * writes that can also delete (DynamoDB's batch and transaction writes, PartiQL statements,
+ * which may be a `DELETE FROM`), and deletions whose verb is not a delete verb.
+ */
+const OPERATION_EXCEPTIONS: ReadonlyMap<string, readonly PermissionAction[]> = new Map(
+  Object.entries({
+    BatchWriteItem: ['update', 'delete'],
+    TransactWriteItems: ['update', 'delete'],
+    ExecuteStatement: ['read', 'update', 'delete'],
+    BatchExecuteStatement: ['read', 'update', 'delete'],
+    ExecuteTransaction: ['read', 'update', 'delete'],
+    ScheduleKeyDeletion: ['delete'],
+    ScheduleSecretDeletion: ['delete'],
+    DetachRolePolicy: ['update', 'delete'],
+    DetachUserPolicy: ['update', 'delete'],
+    DetachGroupPolicy: ['update', 'delete'],
+  } as Record<string, PermissionAction[]>).map(([k, v]) => [k.toLowerCase(), v]),
+);
+
+/**
+ * The permission actions of an operation: every one must be granted. Most operations have
+ * one, {@link operationAction}; a few (see OPERATION_EXCEPTIONS) more, or another.
+ */
+export function operationActions(name: string): readonly PermissionAction[] {
+  return OPERATION_EXCEPTIONS.get(name.toLowerCase()) ?? [operationAction(name)];
+}
+
 export function operationAction(name: string): PermissionAction {
   let verb = name;
   for (const prefix of ['Batch', 'Transact']) {

@@ -64,6 +64,20 @@ describe('readProxyConfig', () => {
     });
   });
 
+  it.each([
+    ['s3', true],
+    ['s3-object-lambda', true],
+    ['s3express', true],
+    ['execute-api', false],
+  ])('applies S3 rules to service %s: %s', (service, s3) => {
+    const route = readRoute({
+      target: 'https://bucket--use1-az4--x-s3.s3express-use1-az4.us-east-1.amazonaws.com',
+      service,
+      region: 'us-east-1',
+    });
+    expect(route.s3).toBe(s3);
+  });
+
   it('keeps a non-default port in the Host header and normalises the route key', () => {
     const { routes } = read({
       '/local/': { target: 'http://127.0.0.1:9000/base path/', service: 'execute-api', region: 'us-east-1' },

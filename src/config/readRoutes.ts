@@ -55,12 +55,20 @@ export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Signing names of the S3 API, whose path, payload, query and permission rules apply: S3,
+ * S3 Object Lambda, and S3 Express One Zone's directory buckets (`s3express`, whose
+ * CreateSession, `GET /?session`, is then refused like S3's).
+ */
+const S3_SERVICES: ReadonlySet<string> = new Set(['s3', 's3-object-lambda', 's3express']);
+
+/**
  * Services whose APIs say what a request does by method and path (REST): an X-Amz-Target or
  * an Action parameter means nothing to them, so `allowedOperations` cannot restrict them.
  */
 const REST_SERVICES: ReadonlySet<string> = new Set([
   's3',
   's3-object-lambda',
+  's3express',
   'execute-api',
   'lambda',
   'es',
@@ -316,7 +324,7 @@ function readRoute(
   if (!REGION_NAME.test(region!)) {
     fail('region', `'${region}' is not a valid AWS region`);
   }
-  const s3 = service === 's3' || service === 's3-object-lambda';
+  const s3 = S3_SERVICES.has(service!);
   let basePath: string;
   try {
     // In the same canonical form as request paths (S3: encoded once, never normalised).

@@ -64,7 +64,7 @@ export interface RouteConfig {
   basePath: string;
   service: string;
   region: string;
-  /** S3 path and payload rules apply (service `s3` or `s3-object-lambda`). */
+  /** S3 path, payload, query and permission rules apply (service `s3`, `s3-object-lambda` or `s3express`). */
   s3: boolean;
   credentialSource: CredentialSourceConfig;
   /** The STS endpoint for this route's identity check (and AssumeRole). */

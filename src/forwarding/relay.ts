@@ -4,6 +4,7 @@ import {
   addSandboxPolicy,
   filterResponseHeaders,
   ResponsePolicy,
+  varyByRequestKind,
 } from './responseHeaders';
 import { BadGatewayError } from './errors';
 import { Coalescer } from './coalesce';
@@ -65,6 +66,7 @@ export function writeAnswerHead(
 ): void {
   const headers = filterResponseHeaders(upRes.headers, options.allowedResponseHeaders);
   addSandboxPolicy(headers, res.getHeader('content-security-policy'), options.responsePolicy);
+  varyByRequestKind(headers, res.getHeader('vary'));
   options.mask?.maskHeaders(headers);
   if (options.closeConnection) {
     headers.connection = 'close';

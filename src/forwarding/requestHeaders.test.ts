@@ -138,6 +138,12 @@ describe('the request header table', () => {
 });
 
 describe('filterRequestHeaders', () => {
+  it('needs an opt-in for what widens access or what the caller gets back, beyond S3 too', () => {
+    expect(OPT_IN).toEqual(
+      expect.arrayContaining(['x-amz-acl', 'x-amz-request-payer', 'x-amz-log-type', 'x-amz-client-context']),
+    );
+  });
+
   it.each(OPT_IN)('drops %s by default and forwards it when the route opts in', name => {
     const incoming = { [name]: 'value', 'x-amz-meta-a': '1' };
     expect(filterRequestHeaders(incoming, new Set())).toEqual({ 'x-amz-meta-a': '1' });

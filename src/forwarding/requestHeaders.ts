@@ -129,6 +129,9 @@ export const REQUEST_HEADERS: Readonly<
   'x-amz-bucket-object-lock-token': ['opt-in', 'enables Object Lock on, or replicates into, a locked bucket'],
   'x-amz-mfa': ['opt-in', 'the MFA code of MFA Delete: permanently deletes versions, changes versioning'],
   'x-amz-confirm-remove-self-bucket-access': ['opt-in', "PutBucketPolicy: a policy that locks the account's own principals out of the bucket"],
+  // ---- Lambda Invoke, opt-in: what the caller gets back or hands the function
+  'x-amz-log-type': ['opt-in', "Lambda Invoke with Tail returns the end of the function's log (x-amz-log-result), which may hold secrets"],
+  'x-amz-client-context': ['opt-in', 'Lambda Invoke: caller-chosen context the function may trust as coming from the route'],
   // ---- S3, opt-in: someone else's bill
   'x-amz-request-payer': ['opt-in', "accepts a Requester Pays bucket's charges: the route's account pays for another account's bucket"],
 };

@@ -141,6 +141,35 @@ export function addSandboxPolicy(
   }
 }
 
+/** What a browser's cache must tell apart: see {@link varyByRequestKind}. */
+const VARY_ON = ['Sec-Fetch-Dest', 'Authorization'];
+
+/**
+ * Adds `Vary: Sec-Fetch-Dest, Authorization` to an answer, beside what is already set
+ * (Backstage's cors sets `Vary: Origin`) or allowlisted from the upstream. The refusal of
+ * active destinations and the text/plain rewrite act on requests that reach the proxy; without
+ * this, a JavaScript answer that a `fetch()` with a token left in the browser's own cache
+ * (private caches keep `private` answers) would be reused for a later `<script src>` of the
+ * same URL, which then never reaches the proxy.
+ */
+export function varyByRequestKind(
+  headers: OutgoingHttpHeaders,
+  alreadySet: OutgoingHttpHeaders[string],
+): void {
+  const present = [alreadySet, headers.vary]
+    .flat()
+    .filter((v): v is string => typeof v === 'string')
+    .flatMap(v => v.split(','))
+    .map(v => v.trim())
+    .filter(Boolean);
+  if (present.includes('*')) {
+    headers.vary = '*';
+    return;
+  }
+  const seen = new Set(present.map(v => v.toLowerCase()));
+  headers.vary = [...present, ...VARY_ON.filter(v => !seen.has(v.toLowerCase()))].join(', ');
+}
+
 /**
  * Replaces a JavaScript or CSS Content-Type (the type a browser extracts from the header,
  * not its first value) by `text/plain`, keeping the charset. Opened in a tab it still shows

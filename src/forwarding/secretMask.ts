@@ -12,17 +12,26 @@ import { BatchFilter } from './coalesce';
 /** What each byte of a secret becomes: the answer keeps its length (and its Content-Length). */
 export const MASK_CHAR = '*';
 
-/** The forms a token takes when echoed: as sent, URL-encoded (either hex case), JSON with `\/`. */
+/**
+ * The forms a token takes when echoed: as sent, URL-encoded (either hex case), JSON with
+ * `\/`, and as hex bytes, space-separated or not, in either case (S3's SignatureDoesNotMatch
+ * carries the canonical request as `<CanonicalRequestBytes>47 45 54 0a ...`).
+ */
 function echoedForms(secret: string): string[] {
   const encoded = encodeURIComponent(secret).replace(
     /[!'()*]/g,
     c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
   );
+  const hexBytes = [...Buffer.from(secret, 'utf8')].map(b => b.toString(16).padStart(2, '0'));
   const forms = new Set([
     secret,
     encoded,
     encoded.replace(/%[0-9A-F]{2}/g, e => e.toLowerCase()),
     secret.replace(/\//g, '\\/'),
+    hexBytes.join(' '),
+    hexBytes.join(' ').toUpperCase(),
+    hexBytes.join(''),
+    hexBytes.join('').toUpperCase(),
   ]);
   return [...forms].filter(form => form.length > 0);
 }
