@@ -24,6 +24,7 @@ import {
   TEST_CREDENTIALS,
   USER,
 } from '../__testUtils__/startProxy';
+import { normalisedSegments } from '../__testUtils__/invariants';
 import {
   startWatchedUpstream,
   WatchedUpstream,
@@ -116,27 +117,6 @@ function fill(text: string): string {
     .replace(/\{SELF\}/g, `127.0.0.1:${proxyPort}`)
     .replace(/\{EVIL_ENC\}/g, evil.hostPort.replace(':', '%3A'))
     .replace(/\{EVIL\}/g, evil.hostPort);
-}
-
-/** A normalising upstream's reading of a path: decoded until stable, `\` as `/`, dot segments resolved. */
-function normalisedSegments(url: string): string[] {
-  let text = url.split('?')[0];
-  for (let round = 0; round < 5; round++) {
-    let next: string;
-    try {
-      next = decodeURIComponent(text);
-    } catch {
-      break;
-    }
-    if (next === text) break;
-    text = next;
-  }
-  const out: string[] = [];
-  for (const segment of text.replace(/\\/g, '/').split('/')) {
-    if (segment === '..') out.pop();
-    else if (segment !== '' && segment !== '.') out.push(segment);
-  }
-  return out;
 }
 
 /** The path stays under the base path: literally (S3 never normalises) and as a normalising upstream reads it. */
