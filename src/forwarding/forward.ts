@@ -1,118 +1,21 @@
 import http from 'node:http';
-import https from 'node:https';
 import type { Socket } from 'node:net';
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
+import { openUpstream, SignedRequest, UpstreamTarget } from './upstreamRequest';
 import { ResponsePolicy } from './responseHeaders';
 import { BadGatewayError, GatewayTimeoutError } from './errors';
 import { relayBody, writeAnswerHead } from './relay';
-import { ByteBlocks } from './byteBlocks';
-import { Coalescer } from './coalesce';
 import { SecretMask } from './secretMask';
-import {
-  isRejectedCredentials,
-  MAX_ERROR_BODY_BYTES,
-  mayBeRejectedCredentials,
-} from '../credentials/rejectedCredentials';
+import { clientGone, whenClientDone } from './connections';
+import { guardWith } from './guarded';
+import { peekRejection } from './rejectionPeek';
+import { RequestBody } from './requestBody';
+import { gatewayError, isResendableReset } from './upstreamFailure';
+import { mayBeRejectedCredentials } from '../credentials/rejectedCredentials';
 
-/** Where and how a route's requests go. */
-export interface UpstreamTarget {
-  protocol: 'http:' | 'https:';
-  /** Host name to connect to (IPv6 without brackets). */
-  hostname: string;
-  port?: number;
-  /** The route's keep-alive agent. */
-  agent: http.Agent;
-  /** ms without progress before the upstream's response headers; then 504. */
-  timeout: number;
-  /** Lower-case names added to the default response allowlist. */
-  allowedResponseHeaders: ReadonlySet<string>;
-}
-
-/** One signed request. */
-export interface SignedRequest {
-  method: string;
-  /** Path and query, exactly as signed. */
-  path: string;
-  headers: Record<string, string>;
-  /**
-   * A buffered body in blocks (replayable; see forwarding/body), a stream (S3 unsigned
-   * payload; passed on in batches, see forwarding/coalesce), or none.
-   */
-  body?: readonly Buffer[] | Readable;
-}
-
-/** Creates the keep-alive agent of one route: sequential requests share one connection. */
-export function createAgent(protocol: 'http:' | 'https:'): http.Agent {
-  const options: http.AgentOptions = {
-    keepAlive: true,
-    scheduling: 'lifo',
-    // Idle pooled sockets are closed after 4 s, under the 5 s keep-alive timeout of
-    // common servers, so that a request is rarely written onto a socket being closed.
-    timeout: 4000,
-  };
-  return protocol === 'https:'
-    ? new https.Agent(options)
-    : new http.Agent(options);
-}
-
-/**
- * How long a streamed body waits for the upstream's `100 Continue` before it is sent anyway,
- * for servers that ignore `Expect` (curl waits as long); at most half the route's timeout.
- */
-export const CONTINUE_WAIT_MS = 1000;
-
-const RETRYABLE_ON_REUSED_SOCKET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-/** Only these are sent again after a reset on a pooled connection: the upstream may have seen the first. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-
-/**
- * True when the caller's connection is gone. (Not `req.destroyed`: a request whose body
- * has been read is destroyed too, with its connection still open for the answer.) A
- * pipelined request's response has no socket until the answers before it are sent; its
- * connection is its request's socket.
- */
-export function clientGone(res: http.ServerResponse): boolean {
-  const socket = res.socket ?? res.req?.socket;
-  return res.destroyed || !socket || socket.destroyed;
-}
-
-/**
- * Calls `listener` once, when the exchange with the caller is over: the response closed
- * (after its end, or cut off), or its connection gone. A pipelined response waiting behind
- * others never emits 'close' when the connection dies, hence the connection's own event.
- * Calls it at once if that has already happened. Returns a function that stops listening.
- */
-export function whenClientDone(
-  res: http.ServerResponse,
-  listener: () => void,
-): () => void {
-  const socket = res.socket ?? res.req?.socket;
-  // Only a response still waiting for its socket needs the connection watched.
-  const connection = res.socket ? undefined : socket;
-  let done = false;
-  const stop = () => {
-    res.off('close', fire);
-    connection?.off('close', fire);
-  };
-  function fire() {
-    if (done) return;
-    done = true;
-    stop();
-    listener();
-  }
-  if (res.closed || !socket || socket.destroyed) {
-    queueMicrotask(fire);
-    return () => {
-      done = true;
-    };
-  }
-  res.once('close', fire);
-  connection?.once('close', fire);
-  return () => {
-    done = true;
-    stop();
-  };
-}
+export { clientGone, createAgent, whenClientDone } from './connections';
+export { CONTINUE_WAIT_MS } from './requestBody';
+export type { SignedRequest, UpstreamTarget } from './upstreamRequest';
 
 /** Options of {@link forward}. */
 export interface ForwardOptions {
@@ -169,27 +72,8 @@ export function forward(
       : undefined;
 
     const attempt = (current: SignedRequest, resetRetried: boolean) => {
-      const transport = target.protocol === 'https:' ? https : http;
-      const streamed = current.body instanceof Readable;
       const mask = SecretMask.of(current.headers['x-amz-security-token']);
-      const upstream = transport.request({
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port,
-        method: current.method,
-        path: current.path,
-        // A streamed body waits for the upstream's go-ahead, as the AWS SDKs' uploads do:
-        // S3 refuses a request it will not accept (AccessDenied, ExpiredToken, ...) before
-        // the body, and that answer reaches the caller instead of a reset mid-upload.
-        // (`expect` is never signed.)
-        headers: streamed ? { ...current.headers, expect: '100-continue' } : current.headers,
-        agent: target.agent,
-      });
-      /** Set once a streamed body has begun to be sent. */
-      let bodyStarted = false;
-      /** Set when a streamed body was withheld because the upstream answered first. */
-      let withheld = false;
-      let continueTimer: NodeJS.Timeout | undefined;
+      const upstream = openUpstream(target, current);
 
       let timer: NodeJS.Timeout | undefined;
       let responded = false;
@@ -222,6 +106,15 @@ export function forward(
         }
       });
 
+      const requestBody = new RequestBody(upstream, current.body, {
+        timeout: target.timeout,
+        mayStart: () => !finished,
+        sent: bytes => {
+          arm();
+          if (options.transferred) options.transferred.requestBytes += bytes;
+        },
+      });
+
       let failed = false;
       /**
        * Ends this attempt on an answer that cannot be passed on (or a failure to handle it):
@@ -234,38 +127,29 @@ export function forward(
         responded = true;
         peeking = false;
         clearTimeout(timer);
-        clearTimeout(continueTimer);
+        requestBody.stopWaiting();
         stopWatchingClient();
         upstream.destroy();
         if (settled) res.destroy();
         else settle(error);
       };
       /** `listener`, with any exception it throws turned into a failed attempt, never thrown on. */
-      const guarded =
-        <A extends unknown[]>(listener: (...args: A) => void) =>
-        (...args: A) => {
-          try {
-            listener(...args);
-          } catch (error) {
-            fail(
-              error instanceof BadGatewayError
-                ? error
-                : new BadGatewayError(`The upstream's answer could not be handled (${(error as Error)?.name})`),
-            );
-          }
-        };
+      const guarded = guardWith(error =>
+        fail(
+          error instanceof BadGatewayError
+            ? error
+            : new BadGatewayError(`The upstream's answer could not be handled (${(error as Error)?.name})`),
+        ),
+      );
 
       /** Hands the answer to the client: head, any body already read, the rest streamed. */
       const relay = (upRes: http.IncomingMessage, head?: Buffer, complete = false) => {
         responded = true;
         peeking = false;
         clearTimeout(timer);
-        if (streamed && !bodyStarted) {
-          // Answered before the body: it is never sent, and the caller's unread upload
-          // ends with this connection.
-          withheld = true;
-          clearTimeout(continueTimer);
-        }
+        // Answered before a streamed body: it is never sent, and the caller's unread
+        // upload ends with this connection.
+        const withheld = requestBody.withhold();
         writeAnswerHead(upRes, res, {
           allowedResponseHeaders: target.allowedResponseHeaders,
           responsePolicy: options.responsePolicy,
@@ -315,30 +199,18 @@ export function forward(
         }
         // Read the (small) error document to see whether the credentials were rejected.
         peeking = true;
-        const read = new ByteBlocks();
-        const onEnd = guarded(() => {
-          const body = Buffer.concat(read.finish());
-          const again = resign;
-          if (!again || !isRejectedCredentials(upRes.statusCode, upRes.headers, body)) {
-            relay(upRes, body, true);
-            return;
-          }
-          retryOrRelay(again, upRes, body);
-        });
-        const onData = guarded((chunk: Buffer) => {
-          arm();
-          read.append(chunk);
-          if (read.length > MAX_ERROR_BODY_BYTES) {
-            upRes.off('data', onData).off('end', onEnd).pause();
-            relay(upRes, Buffer.concat(read.finish()));
-          }
-        });
-        upRes.on('data', onData).once('end', onEnd);
-        // Cut off while being read: the request emits no error for that; fail it here (502).
-        upRes.once('close', () => {
-          if (peeking && !upRes.complete) {
-            onError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-          }
+        peekRejection(upRes, guarded, {
+          progress: arm,
+          rejected: body => {
+            const again = resign;
+            if (again) retryOrRelay(again, upRes, body);
+            else relay(upRes, body, true);
+          },
+          passOn: (head, complete) => relay(upRes, head, complete),
+          // Cut off while being read: the request emits no error for that; fail it here (502).
+          cutOff: () => {
+            if (peeking) onError(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+          },
         });
       }));
       // An upgrade was never asked for (`upgrade` is never forwarded): the connection is
@@ -370,10 +242,8 @@ export function forward(
           !resetRetried &&
           !responded &&
           !answered &&
-          upstream.reusedSocket &&
-          IDEMPOTENT.has(current.method) &&
-          RETRYABLE_ON_REUSED_SOCKET.has(error.code ?? '') &&
-          (replayable || !bodyStarted)
+          isResendableReset(current.method, error, upstream.reusedSocket) &&
+          (replayable || !requestBody.started)
         ) {
           // The pooled connection was closed by the upstream as we wrote to it; the
           // request never reached it, and the body can be sent again: it is buffered, or
@@ -381,44 +251,11 @@ export function forward(
           start(current, true);
           return;
         }
-        if (error instanceof GatewayTimeoutError) {
-          settle(error);
-          return;
-        }
-        settle(
-          new BadGatewayError(
-            `The upstream could not be reached or reset the connection (${error.code ?? error.message})`,
-          ),
-        );
+        settle(gatewayError(error));
       }
       upstream.on('error', onError);
       arm();
-
-      const body = current.body;
-      if (body instanceof Readable) {
-        const sendBody = guarded(() => {
-          clearTimeout(continueTimer);
-          if (bodyStarted || withheld || finished) return;
-          bodyStarted = true;
-          // Tiny pieces leave in batches, not as a write (and an HTTP chunk) each.
-          const batches = new Coalescer();
-          batches.on('data', (chunk: Buffer) => {
-            arm();
-            if (options.transferred) options.transferred.requestBytes += chunk.length;
-          });
-          body.once('error', () => upstream.destroy());
-          pipeline(body, batches, upstream, () => {});
-        });
-        upstream.once('continue', sendBody);
-        continueTimer = setTimeout(sendBody, Math.min(CONTINUE_WAIT_MS, target.timeout / 2));
-        upstream.once('close', () => clearTimeout(continueTimer));
-      } else {
-        // The request has no socket yet: the blocks are queued and leave together once it has.
-        for (const block of body ?? []) {
-          upstream.write(block);
-        }
-        upstream.end();
-      }
+      requestBody.send(guarded);
     };
 
     /** Starts an attempt; one that cannot even be made (Node refuses the request) fails it. */
