@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { IncomingMessage } from 'node:http';
 import { InputError } from '@backstage/errors';
@@ -90,4 +91,45 @@ export function readBody(
     }
     req.on('data', onData).once('end', onEnd).once('error', onGone).once('close', onGone);
   });
+}
+
+/** Methods that carry a body: always sent with a Content-Length, 0 when empty. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** A request's body as it will be signed and sent. */
+export interface PreparedBody {
+  /** Buffered blocks (replayable), the request itself (streamed), or none. */
+  body?: readonly Buffer[] | Readable;
+  /** SHA-256 of a buffered body; undefined when streamed or none. */
+  payloadHash?: string;
+  /** Bytes buffered; undefined when streamed. */
+  bufferedLength?: number;
+}
+
+/**
+ * Reads or passes on the caller's body for a route, and sets `headers`' Content-Length to
+ * match: a route with `unsignedPayload` streams it as it arrives (a Content-Length, if any,
+ * passes as sent); any other reads it whole (see {@link readBody}) and sends it with its exact
+ * length, never chunked (S3 and others refuse chunked uploads), 0 for an empty POST, PUT or
+ * PATCH.
+ */
+export async function prepareBody(
+  req: IncomingMessage,
+  route: { unsignedPayload: boolean; maxBodySize: number },
+  headers: Record<string, string>,
+): Promise<PreparedBody> {
+  const withBody = hasBody(req);
+  if (withBody && route.unsignedPayload) {
+    return { body: req };
+  }
+  delete headers['content-length'];
+  const buffered = withBody ? await readBody(req, route.maxBodySize) : undefined;
+  if (buffered?.length || BODY_METHODS.has(req.method ?? '')) {
+    headers['content-length'] = String(buffered?.length ?? 0);
+  }
+  return {
+    body: buffered?.chunks,
+    payloadHash: buffered?.sha256,
+    bufferedLength: buffered?.length ?? 0,
+  };
 }

@@ -217,3 +217,21 @@ export function makeCachePrivate(headers: OutgoingHttpHeaders): void {
   });
   headers['cache-control'] = [...kept, 'private'].join(', ');
 }
+
+/**
+ * The policy for one request's answer: every answer is sandboxed; `alwaysSandbox` records an
+ * S3 `response-*` override (the caller chose the answer's headers); answers given on
+ * Backstage credentials are private; a request without an Authorization header (what
+ * `<script src>`, `<link href>` or `new Worker()` send) gets no active type.
+ */
+export function responsePolicyFor(
+  req: { headers: IncomingHttpHeaders },
+  route: { credentialsPolicy: string },
+  query: Record<string, unknown>,
+): ResponsePolicy {
+  return {
+    alwaysSandbox: Object.keys(query).some(k => /^response-/i.test(k)),
+    privateCache: route.credentialsPolicy !== 'dangerously-allow-unauthenticated',
+    noAuthorizationHeader: req.headers.authorization === undefined,
+  };
+}

@@ -20,7 +20,8 @@ import { upstreamPath } from '../endpoint/upstreamPath';
 import { RouteSigner, signingAccessKeyId } from '../signing/signRequest';
 import { describeSigning, SigningTrace } from '../signing/signingTrace';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
-import { hasBody, readBody } from '../forwarding/body';
+import { prepareBody } from '../forwarding/body';
+import { responsePolicyFor } from '../forwarding/responseHeaders';
 import {
   clientGone,
   createAgent,
@@ -68,9 +69,6 @@ export interface ProxyRouter {
   /** Closes the routes' pooled upstream connections and stops credential refresh timers. */
   close(): void;
 }
-
-/** Methods that carry a body: always sent with a Content-Length, 0 when empty. */
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 interface RouteRuntime {
   config: RouteConfig;
@@ -165,24 +163,8 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const headers = filterRequestHeaders(req.headers, route.allowedHeaders);
       headers.host = route.hostHeader;
 
-      let body: readonly Buffer[] | Request | undefined;
-      let payloadHash: string | undefined;
-      const withBody = hasBody(req);
-      if (withBody && route.unsignedPayload) {
-        body = req; // streamed as it arrives; Content-Length, if any, passes as sent
-      } else {
-        delete headers['content-length'];
-        const buffered = withBody
-          ? await readBody(req, route.maxBodySize)
-          : undefined;
-        if (buffered?.length || BODY_METHODS.has(req.method)) {
-          // Always a length, never chunked: S3 and others refuse chunked uploads.
-          headers['content-length'] = String(buffered?.length ?? 0);
-        }
-        body = buffered?.chunks;
-        payloadHash = buffered?.sha256;
-        if (audited) audited.requestBytes = buffered?.length ?? 0;
-      }
+      const { body, payloadHash, bufferedLength } = await prepareBody(req, route, headers);
+      if (audited && bufferedLength !== undefined) audited.requestBytes = bufferedLength;
 
       // debug: true logs what was signed, for comparison with a SignatureDoesNotMatch.
       const logTrace = route.debug
@@ -224,14 +206,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           return sign();
         },
         transferred: audited,
-        responsePolicy: {
-          // S3's response-content-type and friends let the caller choose the answer's headers.
-          alwaysSandbox: Object.keys(upstream.query).some(k => /^response-/i.test(k)),
-          // An answer given on credentials is no shared cache's to keep.
-          privateCache: route.credentialsPolicy !== 'dangerously-allow-unauthenticated',
-          // Only such a request can come from <script src>, <link href> or new Worker().
-          noAuthorizationHeader: req.headers.authorization === undefined,
-        },
+        responsePolicy: responsePolicyFor(req, route, upstream.query),
       });
     } catch (error) {
       if (audited) audited.error = error as Error;
