@@ -245,7 +245,9 @@ export interface Config {
           unsignedPayload?: boolean;
           /**
            * Milliseconds to wait for the upstream's response headers (without upload
-           * progress) before answering 504. Default 30000.
+           * progress) before answering 504; also the longest the upstream may send nothing in
+           * the middle of its answer's body while the caller is ready for more, after which the
+           * answer is cut off. Default 30000.
            *
            * @visibility backend
            */

@@ -113,6 +113,8 @@ describe('bad configurations stop the start with a clear message', () => {
     ['http to the unspecified address', target('http://0.0.0.0:8080/prod'), at('target', "plain http to '0.0.0.0'")],
     ['http to an AWS endpoint, opted in', { '/r': { target: 'http://abc.execute-api.eu-west-1.amazonaws.com/prod', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
     ['http to an AWS endpoint written with a trailing dot, opted in', { '/r': { target: 'http://abc.execute-api.eu-west-1.amazonaws.com./prod', service: 'execute-api', region: 'eu-west-1', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
+    ['http to an AWS endpoint written with two trailing dots, opted in', { '/r': { target: 'http://s3.amazonaws.com../b', service: 's3', region: 'us-east-1', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
+    ['http to the European Sovereign Cloud, opted in', { '/r': { target: 'http://s3.eusc-de-east-1.amazonaws.eu/b', service: 's3', region: 'eusc-de-east-1', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
     ['http to an AWS endpoint in upper case, opted in', { '/r': { target: 'http://SQS.EU-WEST-1.AMAZONAWS.COM', dangerouslyAllowHttp: true } }, at('dangerouslyAllowHttp', 'is an AWS endpoint')],
     // The user cookie where a GET can change things
     ['user-cookie on API Gateway', r({ credentials: 'user-cookie' }), at('credentials', 'user-cookie is only accepted on S3 routes')],

@@ -535,8 +535,9 @@ function readAllowedOperations(
 
 /** A host of AWS's own endpoints, all of which serve https. */
 function isAwsHost(hostname: string): boolean {
-  return /(?:^|\.)(?:amazonaws\.com|amazonaws\.com\.cn|api\.aws|on\.aws|amazonwebservices\.com\.cn)$/i.test(
-    hostname.replace(/\.$/, ''),
+  // Every partition's domains: aws, aws-cn, the European Sovereign Cloud, the ISO regions.
+  return /(?:^|\.)(?:amazonaws\.com|amazonaws\.com\.cn|amazonaws\.eu|api\.aws|on\.aws|amazonwebservices\.com\.cn|c2s\.ic\.gov|sc2s\.sgov\.gov)$/i.test(
+    hostname.replace(/\.+$/, ''),
   );
 }
 

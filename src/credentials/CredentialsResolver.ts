@@ -145,9 +145,35 @@ interface Entry {
   client?: STSClient;
 }
 
+/**
+ * The secrets of the `aws` integration's own configuration (the main account's and the
+ * accounts' secret keys, their external ids) and of the environment's credentials: an error
+ * from integration-aws-node's AssumeRole can echo them as well as a route's own.
+ */
+export function integrationSecrets(config: Config): string[] {
+  const aws = config.getOptionalConfig('aws');
+  const found = [
+    aws?.getOptionalString('mainAccount.secretAccessKey'),
+    aws?.getOptionalString('accountDefaults.externalId'),
+    aws?.getOptionalString('accountDefaults.secretAccessKey'),
+    ...(aws?.getOptionalConfigArray('accounts') ?? []).flatMap(account => [
+      account.getOptionalString('secretAccessKey'),
+      account.getOptionalString('externalId'),
+    ]),
+    process.env.AWS_SECRET_ACCESS_KEY,
+    process.env.AWS_SESSION_TOKEN,
+  ];
+  return found.filter((s): s is string => typeof s === 'string' && s !== '');
+}
+
 /** Options for {@link CredentialsResolver}. */
 export interface CredentialsResolverOptions {
   logger?: LoggerService;
+  /**
+   * Secrets of the integration's configuration (see {@link integrationSecrets}), replaced in
+   * every error message as a route's own are.
+   */
+  secrets?: readonly string[];
   /** Cache tuning (retry delays), for tests. */
   cache?: Pick<CredentialsCacheOptions, 'retryDelayMs' | 'maxRetryDelayMs'>;
 }
@@ -166,10 +192,10 @@ export class CredentialsResolver {
     config: Config,
     options: CredentialsResolverOptions = {},
   ): CredentialsResolver {
-    return new CredentialsResolver(
-      DefaultAwsCredentialsManager.fromConfig(config),
-      options,
-    );
+    return new CredentialsResolver(DefaultAwsCredentialsManager.fromConfig(config), {
+      ...options,
+      secrets: [...(options.secrets ?? []), ...integrationSecrets(config)],
+    });
   }
 
   constructor(
@@ -191,7 +217,7 @@ export class CredentialsResolver {
     sts: StsTarget,
   ): Promise<IdentityCheck> {
     const cache = this.forSource(source);
-    const configured = secretsOf(source);
+    const configured = [...secretsOf(source), ...(this.options.secrets ?? [])];
     let credentials: AwsCredentialIdentity;
     try {
       credentials = await cache.peek();
@@ -233,13 +259,16 @@ export class CredentialsResolver {
           sourceCredentials = await sourceCache.get();
           return sourceCredentials;
         });
-        fetcher = assumeRoleFetcher(client, source, () => credentialSecrets(sourceCredentials));
+        fetcher = assumeRoleFetcher(client, source, () => [
+          ...credentialSecrets(sourceCredentials),
+          ...(this.options.secrets ?? []),
+        ]);
       } else if (source.kind === 'endpoint') {
         fetcher = credentialsEndpointFetcher(source);
       } else {
         fetcher = this.integrationFetcher(source);
       }
-      const configured = secretsOf(source);
+      const configured = [...secretsOf(source), ...(this.options.secrets ?? [])];
       fetcher = redactingFetcher(fetcher, () => [
         ...configured,
         ...credentialSecrets(sourceCredentials),
@@ -277,7 +306,7 @@ export class CredentialsResolver {
         return await (await provider)({ forceRefresh: options?.forceRefresh });
       } catch (error) {
         throw new CredentialsUnavailableError(
-          `Could not get AWS credentials for ${describeCredentialSource(source)}: ${describeAwsError(error)}`,
+          `Could not get AWS credentials for ${describeCredentialSource(source)}: ${describeAwsError(error, this.options.secrets)}`,
           error,
         );
       }

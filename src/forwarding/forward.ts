@@ -157,7 +157,7 @@ export function forward(
           closeConnection: withheld,
         });
         settle();
-        const body = { head, complete, transferred: options.transferred };
+        const body = { head, complete, transferred: options.transferred, idleMs: target.timeout };
         relayBody(upRes, res, body, mask, guarded((error?: Error | null) => {
           if (error) {
             // Cut off visibly: never end a truncated body cleanly.

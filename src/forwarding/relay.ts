@@ -6,7 +6,7 @@ import {
   ResponsePolicy,
   varyByRequestKind,
 } from './responseHeaders';
-import { BadGatewayError } from './errors';
+import { BadGatewayError, GatewayTimeoutError } from './errors';
 import { Coalescer } from './coalesce';
 import { SecretMask } from './secretMask';
 
@@ -95,6 +95,11 @@ export interface AnswerBody {
   complete?: boolean;
   /** Counts the body's bytes as they are passed on. */
   transferred?: { responseBytes: number };
+  /**
+   * The longest the upstream may send nothing while the caller is ready for more (the route's
+   * `timeout`); then the answer is cut off. None: no limit.
+   */
+  idleMs?: number;
 }
 
 /**
@@ -120,7 +125,28 @@ export function relayBody(
   const out = new Coalescer(mask);
   // Before the rest of the body: it flows once the pipeline runs.
   if (head?.length) out.write(head);
-  pipeline(upRes, out, res, error => done(error));
+  let idle: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (body.idleMs === undefined) return;
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      if (res.writableNeedDrain) {
+        arm(); // the caller reads slowly: the upstream is held back, not stalled
+        return;
+      }
+      // A stalled body holds the caller and an upstream connection: cut both off (the
+      // pipeline's error destroys the caller's connection, so the body never looks complete).
+      upRes.destroy(
+        new GatewayTimeoutError(`The upstream sent nothing for ${body.idleMs} ms mid-answer`),
+      );
+    }, body.idleMs);
+  };
+  pipeline(upRes, out, res, error => {
+    clearTimeout(idle);
+    done(error);
+  });
+  upRes.on('data', arm);
+  arm();
   if (transferred) {
     out.on('data', (chunk: Buffer) => {
       transferred.responseBytes += chunk.length;

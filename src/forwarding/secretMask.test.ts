@@ -88,3 +88,34 @@ describe('SecretMask', () => {
     expect(SecretMask.of('')).toBeUndefined();
   });
 });
+
+// Found by a red-team pass over 0.3.0: echoes in encoders' own forms.
+const ECHO_TOKEN = 'IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+abc/def+ghi==';
+
+function throughMask(m: SecretMask, ...batches: string[]): string {
+  const out = batches.map(b => m.write(Buffer.from(b, 'latin1')).toString('latin1'));
+  return out.join('') + m.end().toString('latin1');
+}
+
+it.each([
+  ['/ as \\/', (t: string) => t.replace(/\//g, '\\/')],
+  ['/ as \\u002f, = as \\u003d', (t: string) => t.replace(/\//g, '\\u002f').replace(/=/g, '\\u003d')],
+  ['every + / = as \\u00XX', (t: string) => t.replace(/[+/=]/g, c => `\\u00${c.charCodeAt(0).toString(16).toUpperCase()}`)],
+])('masks the token JSON-escaped with %s, keeping the length', (_how, escape) => {
+  const text = `{"token":"${escape(ECHO_TOKEN)}"}`;
+  const out = throughMask(SecretMask.of(ECHO_TOKEN)!, text);
+  expect(out).not.toContain('IQoJb3JpZ2luX2VjEJr');
+  expect(out).toHaveLength(text.length);
+});
+
+it('masks the token JSON-escaped with \\u002B for + (System.Text.Json, .NET default)', () => {
+  const escaped = ECHO_TOKEN.replace(/\+/g, '\\u002B');
+  const out = throughMask(SecretMask.of(ECHO_TOKEN)!, `{"headers":{"x-amz-security-token":"${escaped}"}}`);
+  expect(out).not.toContain('IQoJb3JpZ2luX2VjEJr');
+});
+
+it("masks the token percent-encoded with '/' left literal (Python's urllib.parse.quote)", () => {
+  const quoted = encodeURIComponent(ECHO_TOKEN).replace(/%2F/g, '/');
+  const out = throughMask(SecretMask.of(ECHO_TOKEN)!, `https://x/?next=${quoted}`);
+  expect(out).not.toContain('IQoJb3JpZ2luX2VjEJr');
+});

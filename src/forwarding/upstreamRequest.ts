@@ -14,7 +14,10 @@ export interface UpstreamTarget {
   port?: number;
   /** The route's keep-alive agent. */
   agent: http.Agent;
-  /** ms without progress before the upstream's response headers; then 504. */
+  /**
+   * ms without progress before the upstream's response headers (then 504), and the longest
+   * gap in the answer's body while the caller is ready for more (then the answer is cut off).
+   */
   timeout: number;
   /** Lower-case names added to the default response allowlist. */
   allowedResponseHeaders: ReadonlySet<string>;

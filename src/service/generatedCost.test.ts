@@ -139,7 +139,7 @@ it('a body sent as 1-byte chunks costs memory linear in its size, buffered or st
         body,
       );
       // Twice the body (buffered, and on its way out) plus a generous constant.
-      check(`PUT of ${size} bytes as 1-byte chunks to ${route}`, cost, problems, 4 * size + 24 * MB);
+      check(`PUT of ${size} bytes as 1-byte chunks to ${route}`, cost, problems, 8 * size + 48 * MB);
     }),
     runs(2),
   );
@@ -153,7 +153,7 @@ it('an upstream answer in 1-byte chunks costs memory linear in its size', async 
       if (ex.response && ex.response.status === 200 && ex.response.body.length !== size) {
         problems.push(`the caller got ${ex.response.body.length} of ${size} bytes`);
       }
-      check(`an answer of ${size} bytes in 1-byte chunks`, cost, problems, 4 * size + 24 * MB);
+      check(`an answer of ${size} bytes in 1-byte chunks`, cost, problems, 8 * size + 48 * MB);
     }),
     runs(2),
   );

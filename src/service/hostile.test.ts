@@ -795,7 +795,8 @@ describe('CPU: the event loop stays free while the worst request of each kind is
     [`${MAX_FORWARDED_HEADERS} forwarded headers of ${MAX_FORWARDED_HEADER_BYTES} bytes or less (the most allowed)`, { line: get('/api/x'), headers: metaHeaders(MAX_FORWARDED_HEADERS, 66), expect: { route: 'api', path: '/base/x', check: r => expect(r.signedHeaders?.filter(h => h.startsWith('x-amz-meta-'))).toHaveLength(MAX_FORWARDED_HEADERS) } }],
     [`${MAX_FORWARDED_HEADERS + 1} forwarded headers`, { line: get('/api/x'), headers: metaHeaders(MAX_FORWARDED_HEADERS + 1, 1), expect: tooLarge(/Too many request headers to forward \(101\)/) }],
     [`one forwarded header of ${MAX_FORWARDED_HEADER_BYTES + 1} bytes`, { line: get('/api/x'), headers: [`X-Amz-Meta-Big: ${'v'.repeat(MAX_FORWARDED_HEADER_BYTES + 1 - 'x-amz-meta-big'.length)}`], expect: tooLarge(/too large to forward \(8193 bytes/) }],
-    ['1,100 headers that are not forwarded', { line: get('/api/x'), headers: Array.from({ length: 1100 }, (_, i) => `X-J${i}: v`), expect: { route: 'api', path: '/base/x' } }],
+    // 900: Node 22 and later answer 431 themselves from about 1,000 header lines.
+    ['900 headers that are not forwarded', { line: get('/api/x'), headers: Array.from({ length: 900 }, (_, i) => `X-J${i}: v`), expect: { route: 'api', path: '/base/x' } }],
     ['one header repeated 800 times (joined into one)', { line: get('/api/x'), headers: new Array(800).fill('X-Amz-Meta-A: v'), expect: { route: 'api', path: '/base/x', check: r => expect(r.headers['x-amz-meta-a']).toHaveLength(800 * 3 - 2) } }],
   ])('%s', async (_name, row) => {
     const text = requestBytes(row);

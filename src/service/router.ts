@@ -14,6 +14,7 @@ import { readProxyConfig } from '../config/readRoutes';
 import {
   CredentialsResolver,
   CredentialsUnavailableError,
+  integrationSecrets,
 } from '../credentials/CredentialsResolver';
 import { CredentialsCache } from '../credentials/cachedCredentials';
 import { upstreamPath } from '../endpoint/upstreamPath';
@@ -92,7 +93,10 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   }
   const admission = new CallerAdmission(httpAuth, options.permissions!);
   const resolver = options.credentialsManager
-    ? new CredentialsResolver(options.credentialsManager, { logger })
+    ? new CredentialsResolver(options.credentialsManager, {
+        logger,
+        secrets: integrationSecrets(config),
+      })
     : CredentialsResolver.fromConfig(config, { logger });
 
   const runtimes = new Map<RouteConfig, RouteRuntime>();
