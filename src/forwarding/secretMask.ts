@@ -35,7 +35,7 @@ function echoedForms(secret: string): string[] {
     ['+', u('+', upper)].flatMap(plus =>
       ['/', '\\/', u('/', upper)].flatMap(slash =>
         ['=', u('=', upper)].map(eq =>
-          secret.replace(/[+/=]/g, c => (c === '+' ? plus : c === '/' ? slash : eq)),
+          secret.replace(/[+/=]/g, c => ({ '+': plus, '/': slash, '=': eq })[c]!),
         ),
       ),
     ),
