@@ -213,17 +213,26 @@ export interface Config {
            */
           allowedMethods?: string[];
           /**
-           * Request headers forwarded in addition to the default allowlist, and the S3
-           * headers that need opting in (x-amz-copy-source*, x-amz-grant-*,
-           * x-amz-website-redirect-location). Authorization, cookies, hop-by-hop, proxy-*,
-           * x-forwarded-* and the signing headers can never be added.
+           * Request headers forwarded in addition to the default allowlist, by exact name,
+           * and the headers that need opting in because they widen access, weaken retention
+           * or bill someone else: x-amz-acl, x-amz-grant-*, x-amz-object-ownership,
+           * x-amz-tagging(-directive), x-amz-server-side-encryption(-aws-kms-key-id, -context,
+           * -bucket-key-enabled), x-amz-object-lock-*, x-amz-bypass-governance-retention,
+           * x-amz-bucket-object-lock-enabled, x-amz-bucket-object-lock-token, x-amz-mfa,
+           * x-amz-confirm-remove-self-bucket-access, x-amz-request-payer,
+           * x-amz-copy-source*, x-amz-rename-source*, x-amz-website-redirect-location,
+           * x-amz-log-type, x-amz-client-context (see docs/security.md). Listing one lets
+           * every caller of the route set it. Authorization, cookies, hop-by-hop, proxy-*,
+           * x-forwarded-* and the signing headers can never be added; a header the caller's
+           * Connection header names is never forwarded.
            *
            * @visibility backend
            */
           allowedHeaders?: string[];
           /**
-           * Response headers passed back in addition to the default allowlist. Set-Cookie
-           * and hop-by-hop headers can never be added.
+           * Response headers passed back in addition to the default allowlist. Set-Cookie,
+           * hop-by-hop headers, access-control-*, service-worker-allowed, clear-site-data,
+           * refresh and x-content-type-options can never be added.
            *
            * @visibility backend
            */
