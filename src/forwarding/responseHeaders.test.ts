@@ -36,7 +36,7 @@ describe('addSandboxPolicy', () => {
   });
 
   it('sandboxes every answer, with or without a policy, whatever the response-* overrides asked', () => {
-    for (const policy of [undefined, {}, { alwaysSandbox: true }, { privateCache: true }]) {
+    for (const policy of [undefined, {}, { noAuthorizationHeader: true }, { privateCache: true }]) {
       for (const type of [undefined, 'text/html', 'image/svg+xml', 'application/pdf', '*/*']) {
         const headers: OutgoingHttpHeaders = type ? { 'content-type': type } : {};
         addSandboxPolicy(headers, undefined, policy);

@@ -86,12 +86,6 @@ export function filterResponseHeaders(
 
 /** What the request says about how its answer may be used; computed by the router. */
 export interface ResponsePolicy {
-  /**
-   * Sandbox whatever the type: the request asked the upstream to choose the answer's headers
-   * (S3 response-* overrides). Every answer is sandboxed now; this keeps such an answer so
-   * should an exemption ever be added.
-   */
-  alwaysSandbox?: boolean;
   /** The answer was given to an authenticated caller: a shared cache must not keep it (cache-control public/s-maxage become private). */
   privateCache?: boolean;
   /**
@@ -126,7 +120,7 @@ export function addSandboxPolicy(
   alreadySet: OutgoingHttpHeaders[string],
   policy: ResponsePolicy = {},
 ): void {
-  // policy.alwaysSandbox needs nothing more: no answer is left unsandboxed.
+  // Every answer, whatever its type or an S3 response-* override asked for: no exemption.
   const policies = [alreadySet, headers['content-security-policy']]
     .flat()
     .filter((p): p is string => typeof p === 'string' && p !== '');
@@ -219,18 +213,15 @@ export function makeCachePrivate(headers: OutgoingHttpHeaders): void {
 }
 
 /**
- * The policy for one request's answer: every answer is sandboxed; `alwaysSandbox` records an
- * S3 `response-*` override (the caller chose the answer's headers); answers given on
- * Backstage credentials are private; a request without an Authorization header (what
+ * The policy for one request's answer (every answer is sandboxed in any case): answers given
+ * on Backstage credentials are private; a request without an Authorization header (what
  * `<script src>`, `<link href>` or `new Worker()` send) gets no active type.
  */
 export function responsePolicyFor(
   req: { headers: IncomingHttpHeaders },
   route: { credentialsPolicy: string },
-  query: Record<string, unknown>,
 ): ResponsePolicy {
   return {
-    alwaysSandbox: Object.keys(query).some(k => /^response-/i.test(k)),
     privateCache: route.credentialsPolicy !== 'dangerously-allow-unauthenticated',
     noAuthorizationHeader: req.headers.authorization === undefined,
   };

@@ -210,7 +210,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           return sign();
         },
         transferred: audited,
-        responsePolicy: responsePolicyFor(req, route, upstream.query),
+        responsePolicy: responsePolicyFor(req, route),
       });
     } catch (error) {
       if (audited) audited.error = error as Error;
