@@ -51,17 +51,6 @@ export function permissionAction(method: string): PermissionAction {
 }
 
 /**
- * The decoded query parameters of a request, as the router will send them upstream: the same
- * split (`#` first, then the first `?`) as the route table, and the same decoding as the
- * signer, so that `?%64elete` is `delete` here as it is at S3.
- */
-function upstreamQuery(url: string): Record<string, string | string[]> {
-  const target = url.split('#')[0];
-  const q = target.indexOf('?');
-  return canonicalQuery(q === -1 ? '' : target.slice(q + 1)).params;
-}
-
-/**
  * What a request does, as the permission actions the caller needs on the route (usually one):
  * - on a route with `allowedOperations`, the action of the operation the request names
  *   (which must be on the list: 403 otherwise; 400 when it names none, or names it ambiguously);
@@ -69,9 +58,15 @@ function upstreamQuery(url: string): Record<string, string | string[]> {
  *   (see {@link s3Actions}: `POST ?delete` is a delete);
  * - elsewhere, the action of the method.
  */
-export function requestActions(req: Request, route: RouteConfig): PermissionAction[] {
+export function requestActions(
+  req: Request,
+  route: RouteConfig,
+  rawQuery: string,
+): PermissionAction[] {
+  // Decoded as the signer decodes it, so that `?%64elete` is `delete` here as it is at S3.
+  const query = canonicalQuery(rawQuery).params;
   if (route.allowedOperations !== undefined) {
-    const operation = namedOperation(req.headers, upstreamQuery(req.url), hasBody(req));
+    const operation = namedOperation(req.headers, query, hasBody(req));
     if (!isAllowedOperation(operation.name, route.allowedOperations)) {
       throw new NotAllowedError(
         `Operation ${operation.name} (from ${operation.from}) is not in the allowedOperations of route ${route.route || '/'}`,
@@ -80,7 +75,7 @@ export function requestActions(req: Request, route: RouteConfig): PermissionActi
     return [...operationActions(operation.name)];
   }
   if (route.s3) {
-    return s3Actions(req.method, Object.keys(upstreamQuery(req.url)), req.headers);
+    return s3Actions(req.method, Object.keys(query), req.headers);
   }
   return [permissionAction(req.method)];
 }
@@ -105,16 +100,18 @@ export class CallerAdmission {
   /**
    * Returns the caller's credentials, or throws. On an open route: whatever credentials the
    * request carries, or undefined when its token is not valid (which changes nothing there).
+   * `rawQuery` is the request's query as the route table split it off.
    */
   async admit(
     req: Request,
     route: RouteConfig,
+    rawQuery: string,
   ): Promise<BackstageCredentials | undefined> {
     const credentials = await this.authenticate(req, route);
     // Checked on every route with allowedOperations, with or without a permission.
     const actions =
       route.permission !== undefined || route.allowedOperations !== undefined
-        ? requestActions(req, route)
+        ? requestActions(req, route, rawQuery)
         : [];
     if (route.permission !== undefined) {
       if (!credentials) {

@@ -152,7 +152,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const { route, rest, rawQuery } = match;
       const runtime = runtimes.get(route)!;
 
-      const caller = await admission.admit(req, route);
+      const caller = await admission.admit(req, route, rawQuery);
       if (audited) audited.caller = caller;
       // Never a script, style or worker for Backstage's own (same-origin) pages.
       refuseActiveDestination(req);
