@@ -1,5 +1,6 @@
 import { OutgoingHttpHeaders } from 'node:http';
 import { BatchFilter } from './coalesce';
+import { echoedForms } from '../credentials/redact';
 
 /*
  * Keeping the request's session token out of the answer the caller gets.
@@ -11,50 +12,6 @@ import { BatchFilter } from './coalesce';
 
 /** What each byte of a secret becomes: the answer keeps its length (and its Content-Length). */
 export const MASK_CHAR = '*';
-
-/**
- * The forms a token takes when echoed: as sent, URL-encoded (either hex case, `/` encoded or
- * not), JSON-escaped in any encoder's way, and as hex bytes, space-separated or not, in
- * either case (S3's SignatureDoesNotMatch carries the canonical request as
- * `<CanonicalRequestBytes>47 45 54 0a ...`). Only whole echoes are found: a token cut short
- * by the upstream is passed on as it was cut.
- */
-function echoedForms(secret: string): string[] {
-  const encoded = encodeURIComponent(secret).replace(
-    /[!'()*]/g,
-    c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-  const hexBytes = [...Buffer.from(secret, 'utf8')].map(b => b.toString(16).padStart(2, '0'));
-  // JSON encoders escape `+`, `/` and `=` (a token's only other characters) in their own
-  // ways: .NET's writes `+` as `\u002B`, others `/` as `\/` or `\u002f`. Every mix, either case.
-  const u = (c: string, upper: boolean) => {
-    const hex = c.charCodeAt(0).toString(16).padStart(4, '0');
-    return `\\u${upper ? hex.toUpperCase() : hex}`;
-  };
-  const jsonForms = [true, false].flatMap(upper =>
-    ['+', u('+', upper)].flatMap(plus =>
-      ['/', '\\/', u('/', upper)].flatMap(slash =>
-        ['=', u('=', upper)].map(eq =>
-          secret.replace(/[+/=]/g, c => ({ '+': plus, '/': slash, '=': eq })[c]!),
-        ),
-      ),
-    ),
-  );
-  const forms = new Set([
-    secret,
-    encoded,
-    encoded.replace(/%[0-9A-F]{2}/g, e => e.toLowerCase()),
-    // Percent-encoding that leaves `/` as it is (Python's urllib.parse.quote).
-    encoded.replace(/%2F/g, '/'),
-    encoded.replace(/%2F/g, '/').replace(/%[0-9A-F]{2}/g, e => e.toLowerCase()),
-    ...jsonForms,
-    hexBytes.join(' '),
-    hexBytes.join(' ').toUpperCase(),
-    hexBytes.join(''),
-    hexBytes.join('').toUpperCase(),
-  ]);
-  return [...forms].filter(form => form.length > 0);
-}
 
 /** The KMP failure table of `pattern`: for each prefix, its longest proper border. */
 function borders(pattern: Buffer): Int32Array {
