@@ -6,6 +6,7 @@ export interface Config {
    * Version 4 and sent to `<target><rest>?<query>`.
    *
    * @visibility backend
+   * @propertyNames {"anyOf": [{"enum": ["allowUnauthenticatedRequests", "checkCredentialsOnStart"]}, {"pattern": "^/"}]}
    */
   proxysigv4?: {
     /**
@@ -36,12 +37,22 @@ export interface Config {
     // schema generated from an intersection (checked with @backstage/config-loader 1.11)
     // neither validates the route fields nor marks `externalId` and
     // `credentialsEndpoint.headers` as secret.
+    //
+    // The tags below make `backstage-cli config:check` refuse what the plugin would refuse at
+    // start: `@if`/`@then` an unknown field in an expanded route (on the union, `propertyNames`
+    // alone would make Ajv warn in every backend's log), `@propertyNames` on the section an
+    // unknown setting, and each `@pattern` a malformed value. Backstage validates with Ajv's
+    // `coerceTypes`, so a number passes a string field unless its pattern refuses it: the
+    // patterns are the plugin's own (src/config/readRoutes.ts; configSchema.test.ts keeps
+    // them equal), with the surrounding spaces the plugin trims.
     /**
      * A route. The key begins with `/` (for example `/reports`); the longest matching key
      * wins, and a key matches only at a segment boundary. `/_routes` and keys under it are
      * reserved for the route check.
      *
      * @visibility backend
+     * @if {"type": "object"}
+     * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "unsignedPayload", "timeout", "debug", "dangerouslyAllowHttp"]}}
      */
     [route: string]:
       | undefined
@@ -62,6 +73,7 @@ export interface Config {
            * endpoint (custom domain, VPC endpoint alias, localhost).
            *
            * @visibility backend
+           * @pattern ^\s*[a-z0-9][a-z0-9-]*\s*$
            */
           service?: string;
           /**
@@ -69,6 +81,7 @@ export interface Config {
            * when the host does not include it.
            *
            * @visibility backend
+           * @pattern ^\s*[a-z]{2}(?:-[a-z]+)+-\d{1,2}\s*$
            */
           region?: string;
           /**
@@ -80,6 +93,7 @@ export interface Config {
            * default credential chain).
            *
            * @visibility backend
+           * @pattern ^\s*\d{12}\s*$
            */
           accountId?: string;
           /**
@@ -89,6 +103,7 @@ export interface Config {
            * `credentialsEndpoint`, it is sent to the endpoint instead.
            *
            * @visibility backend
+           * @pattern ^\s*arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}\s*$
            */
           roleArn?: string;
           /**
@@ -98,6 +113,7 @@ export interface Config {
            * route check.
            *
            * @visibility secret
+           * @pattern ^\s*[\w+=,.@:/-]{2,1224}\s*$
            */
           externalId?: string;
           /**
@@ -106,6 +122,7 @@ export interface Config {
            * `roleArn`, not with `credentialsEndpoint`. Default `backstage-proxy-sigv4`.
            *
            * @visibility backend
+           * @pattern ^\s*[\w+=,.@-]{2,64}\s*$
            */
           roleSessionName?: string;
           /**
@@ -124,6 +141,7 @@ export interface Config {
            * route's region.
            *
            * @visibility backend
+           * @pattern ^\s*[a-z]{2}(?:-[a-z]+)+-\d{1,2}\s*$
            */
           stsRegion?: string;
           /**
@@ -143,6 +161,7 @@ export interface Config {
            * `roleSessionName` or `durationSeconds`. A failed or malformed answer is a 503.
            *
            * @visibility backend
+           * @propertyNames {"enum": ["url", "headers"]}
            */
           credentialsEndpoint?: {
             /**
@@ -186,6 +205,7 @@ export interface Config {
            * `dangerously-allow-unauthenticated`.
            *
            * @visibility backend
+           * @pattern ^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,199}\s*$
            */
           permission?: string;
           /**

@@ -106,6 +106,20 @@ const ROLE_ARN =
 /** STS's own rules for these AssumeRole parameters. */
 const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
+/**
+ * The route fields whose value must match a pattern. config.d.ts carries the same patterns
+ * (as `@pattern`), so that `backstage-cli config:check` refuses what the reader refuses.
+ */
+export const FIELD_PATTERNS: Readonly<Record<string, RegExp>> = {
+  service: SERVICE_NAME,
+  region: REGION_NAME,
+  stsRegion: REGION_NAME,
+  accountId: ACCOUNT_ID,
+  roleArn: ROLE_ARN,
+  externalId: EXTERNAL_ID,
+  roleSessionName: ROLE_SESSION_NAME,
+  permission: PERMISSION_NAME,
+};
 /** The fields of a route's `credentialsEndpoint`. */
 export const CREDENTIALS_ENDPOINT_FIELDS: ReadonlySet<string> = new Set(['url', 'headers']);
 

@@ -1,0 +1,197 @@
+/*
+ * `backstage-cli config:check` validates app-config against the JSON schema Backstage
+ * generates from config.d.ts. This test loads that schema the way Backstage does
+ * (@backstage/config-loader's loadConfigSchema over this package) and checks that it
+ * refuses, before any backend starts, what the plugin's reader would refuse at start:
+ *   - an unknown field in an expanded route, in `credentialsEndpoint` or in the section;
+ *   - a malformed value in a field with a pattern (Backstage validates with Ajv's
+ *     `coerceTypes`, so only a pattern can refuse a number written for a string);
+ * and never refuses what the reader accepts (generated routes, fixed seed).
+ * It also keeps the schema's field lists and patterns equal to the reader's.
+ */
+import path from 'node:path';
+import fc from 'fast-check';
+import { ConfigReader } from '@backstage/config';
+import { loadConfigSchema } from '@backstage/config-loader';
+import { JsonObject, JsonValue } from '@backstage/types';
+import {
+  CREDENTIALS_ENDPOINT_FIELDS,
+  FIELD_PATTERNS,
+  readProxyConfig,
+  ROUTE_FIELDS,
+  TOP_LEVEL_KEYS,
+} from './readRoutes';
+import { fcParameters } from '../__testUtils__/fcSettings';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+type Schema = Awaited<ReturnType<typeof loadConfigSchema>>;
+let schema: Schema;
+
+beforeAll(async () => {
+  // What config:check does for an app that depends on this package.
+  schema = await loadConfigSchema({
+    dependencies: [],
+    packagePaths: [path.join(ROOT, 'package.json')],
+  });
+}, 120_000);
+
+const AWS = { accounts: [{ accountId: '123456789012', roleName: 'reader' }] };
+
+/** The rest of an app-config that the other packages' schemas require. */
+const APP = {
+  app: { baseUrl: 'http://localhost:3000' },
+  backend: {
+    baseUrl: 'http://localhost:7007',
+    listen: { port: 7007 },
+    database: { client: 'better-sqlite3', connection: ':memory:' },
+  },
+};
+
+/** config:check's verdict on this `proxysigv4` section: undefined if accepted, else the message. */
+function check(proxysigv4: JsonValue): string | undefined {
+  try {
+    schema.process([{ context: 'app-config.yaml', data: { ...APP, aws: AWS, proxysigv4 } as JsonObject }]);
+    return undefined;
+  } catch (error) {
+    return String((error as Error).message);
+  }
+}
+
+/** The reader's verdict: undefined if the plugin would start, else its message. */
+function read(proxysigv4: JsonValue): string | undefined {
+  try {
+    readProxyConfig(new ConfigReader({ aws: AWS, proxysigv4 } as JsonObject));
+    return undefined;
+  } catch (error) {
+    return String((error as Error).message);
+  }
+}
+
+const API = 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod';
+const ROLE = 'arn:aws:iam::123456789012:role/reader';
+
+describe('config:check accepts every valid form', () => {
+  it.each<[string, JsonObject]>([
+    ['the short form', { '/reports': 'https://reports.s3.eu-west-1.amazonaws.com' }],
+    ["Segment's expanded form", {
+      allowUnauthenticatedRequests: true,
+      '/api': { target: API, roleArn: ROLE, roleSessionName: 'backstage', service: 'execute-api', region: 'eu-west-1' },
+    }],
+    ['every route field', {
+      checkCredentialsOnStart: false,
+      '/all': {
+        target: API, service: 'execute-api', region: 'eu-west-1', roleArn: ROLE,
+        externalId: 'ext-1234', roleSessionName: 'backstage', durationSeconds: 3600,
+        stsRegion: 'eu-west-1', stsEndpoint: 'https://sts.eu-west-1.amazonaws.com',
+        credentials: 'require', permission: 'proxy-sigv4.all.use',
+        allowedMethods: ['GET', 'POST'], allowedHeaders: ['x-amz-target'],
+        allowedResponseHeaders: ['x-request-id'], maxBodySize: 1024, unsignedPayload: false,
+        timeout: 5000, debug: false, dangerouslyAllowHttp: false,
+      },
+      '/account': { target: API, accountId: '123456789012' },
+      '/table': { target: 'https://dynamodb.eu-west-1.amazonaws.com', allowedOperations: ['GetItem', 'Query'] },
+      '/endpoint': { target: API, credentialsEndpoint: { url: 'https://creds.internal', headers: { 'x-api-key': 'k' } } },
+    }],
+  ])('%s', (_, section) => {
+    expect(read(section)).toBeUndefined();
+    expect(check(section)).toBeUndefined();
+  });
+});
+
+describe('config:check refuses what the plugin would refuse at start', () => {
+  it.each<[string, JsonObject, RegExp]>([
+    // Unknown fields: a typo would otherwise be ignored by the schema and stop the start.
+    ['a misspelt route field', { '/r': { target: API, servic: 's3' } }, /proxysigv4\/\/r\b[\s\S]*propertyName=servic\b/],
+    ['a field in the wrong case', { '/r': { target: API, roleARN: ROLE } }, /propertyName=roleARN\b/],
+    ['a misspelt section setting', { allowUnauthenticatedRequest: true }, /propertyName=allowUnauthenticatedRequest\b/],
+    ['a misspelt credentialsEndpoint field', { '/r': { target: API, credentialsEndpoint: { url: 'https://c.internal', header: {} } } }, /propertyName=header\b/],
+    // Malformed values, including numbers where a string is due.
+    ['a number for a region', { '/r': { target: API, region: 7 } }, /must match pattern[^;]*\/r\/region/],
+    ['a region with a space inside', { '/r': { target: API, region: 'eu west 1' } }, /must match pattern[^;]*\/r\/region/],
+    ['an upper-case service', { '/r': { target: API, service: 'S3' } }, /must match pattern[^;]*\/r\/service/],
+    ['a short account id', { '/r': { target: API, accountId: '12345' } }, /must match pattern[^;]*\/r\/accountId/],
+    ['a role ARN of the wrong service', { '/r': { target: API, roleArn: 'arn:aws:sts::123456789012:role/reader' } }, /must match pattern[^;]*\/r\/roleArn/],
+    ['a one-character session name', { '/r': { target: API, roleArn: ROLE, roleSessionName: 'x' } }, /must match pattern[^;]*\/r\/roleSessionName/],
+    ['an external id with a space', { '/r': { target: API, roleArn: ROLE, externalId: 'a b c' } }, /must match pattern[^;]*\/r\/externalId/],
+    ['a permission with a space', { '/r': { target: API, permission: 'read reports' } }, /must match pattern[^;]*\/r\/permission/],
+    ['a word for a number', { '/r': { target: API, durationSeconds: 'an hour' } }, /must be number[^;]*\/r\/durationSeconds/],
+    ['a word for a boolean', { '/r': { target: API, debug: 'yes' } }, /must be boolean[^;]*\/r\/debug/],
+    ['a string for a list', { '/r': { target: API, allowedMethods: 'GET' } }, /must be array[^;]*\/r\/allowedMethods/],
+    ['an unknown caller policy', { '/r': { target: API, credentials: 'open' } }, /must be equal to one of the allowed values[^;]*\/r\/credentials/],
+    ['a route without a target', { '/r': { region: 'eu-west-1' } }, /must have required property 'target'/],
+  ])('%s', (_, section, message) => {
+    expect(read(section)).toBeDefined();
+    expect(check(section)).toMatch(message);
+  });
+});
+
+describe('the schema says what the reader says', () => {
+  /** Our package's generated schema, as `config:check` and the packed config.schema.json have it. */
+  function ourSchema() {
+    const entry = schema
+      .serialize()
+      .schemas.find(s => path.resolve(s.path).startsWith(ROOT) && !s.path.includes('node_modules'));
+    const section = (entry!.value as any).properties.proxysigv4;
+    const union = section.additionalProperties;
+    const route = union.anyOf.find((s: any) => s.type === 'object');
+    return { section, union, route };
+  }
+
+  it('lists the same section settings, route fields and credentialsEndpoint fields', () => {
+    const { section, union, route } = ourSchema();
+    expect(section.propertyNames.anyOf).toEqual([{ enum: [...TOP_LEVEL_KEYS] }, { pattern: '^/' }]);
+    expect([...union.then.propertyNames.enum].sort()).toEqual([...ROUTE_FIELDS].sort());
+    expect(Object.keys(route.properties).sort()).toEqual([...ROUTE_FIELDS].sort());
+    expect(route.properties.credentialsEndpoint.propertyNames.enum).toEqual([...CREDENTIALS_ENDPOINT_FIELDS]);
+  });
+
+  it("gives each patterned field the reader's pattern, with the spaces the reader trims", () => {
+    const { route } = ourSchema();
+    const patterned = Object.entries(route.properties as Record<string, { pattern?: string }>)
+      .filter(([, field]) => field.pattern !== undefined)
+      .map(([name, field]) => [name, field.pattern]);
+    const expected = Object.entries(FIELD_PATTERNS).map(([name, re]) => [
+      name,
+      `^\\s*${re.source.slice(1, -1)}\\s*$`,
+    ]);
+    expect(Object.fromEntries(patterned)).toEqual(Object.fromEntries(expected));
+  });
+
+  it('never refuses a route the reader accepts (generated routes)', () => {
+    // Per field: values the reader accepts, edge cases included (spaces it trims, other
+    // partitions, longest lengths), and a few it refuses; mostly the former, so that many
+    // generated routes are accepted and the property has something to say.
+    const either = (valid: JsonValue[], invalid: JsonValue[]) =>
+      fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: fc.constantFrom(...invalid) });
+    const fields: Record<string, fc.Arbitrary<JsonValue>> = {
+      service: either(['execute-api', 's3', 'es', ' lambda ', 'a-1'], ['S3', 's 3', '', 7]),
+      region: either(['eu-west-1', ' us-gov-west-1 ', 'cn-north-1', 'eu-isoe-west-1', 'ap-southeast-12'], ['EU-WEST-1', 'eu', 7]),
+      stsRegion: either(['eu-west-1', ' us-east-1'], ['xx', 1]),
+      roleArn: either([ROLE, 'arn:aws-cn:iam::123456789012:role/path/to/r', ` arn:aws-us-gov:iam::123456789012:role/${'r'.repeat(64)} `], ['arn:aws:iam::1:role/r']),
+      externalId: either(['ext-1234', 'a:b/c=d,e.f@g', 'x'.repeat(1224)], ['a', 'a b']),
+      roleSessionName: either(['backstage', 's'.repeat(64), ' a=b,c.d@e-f '], ['x', 'a b']),
+      durationSeconds: either([900, 3600, 43200], ['3600', 'an hour', 1.5]),
+      permission: either(['proxy-sigv4.r.use', 'A', `p${'.'.repeat(199)}`], ['-x', 'a b']),
+      debug: either([true, false], ['true', 'yes']),
+      credentials: either(['require'], ['open']),
+      allowedMethods: either([['GET'], ['GET', 'PUT']], ['GET', ['FETCH']]),
+      maxBodySize: either([0, 1024], [-1, 'big']),
+      timeout: either([1000, 60000], ['soon']),
+    };
+    // A role on most routes, since several fields are refused without one.
+    const routes = fc.record(fields, { requiredKeys: ['roleArn'] }).map(route => ({ target: API, ...route }) as JsonObject);
+    let accepted = 0;
+    fc.assert(
+      fc.property(routes, route => {
+        const section = { '/r': route };
+        const refusal = read(section) === undefined ? check(section) : undefined;
+        accepted += read(section) === undefined ? 1 : 0;
+        return refusal === undefined;
+      }),
+      fcParameters(300),
+    );
+    // The generator must reach accepted routes, or the property says nothing.
+    expect(accepted).toBeGreaterThan(80);
+  });
+});
