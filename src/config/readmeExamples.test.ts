@@ -1,12 +1,12 @@
 /*
- * Every YAML example in README.md that configures `proxysigv4` must load with the plugin's
- * own reader, so that a newcomer who copies one gets a backend that starts.
+ * Every YAML example in README.md and the docs/ pages that configures `proxysigv4` must load
+ * with the plugin's own reader, so that a newcomer who copies one gets a backend that starts.
  *
  * - A block preceded by the line `<!-- readme-example: invalid -->` is shown as a wrong
  *   example: it must be refused.
- * - In the "Worked examples" section, every sentence of the form
- *   "The route `/x` signs for service `s` in region `r`" after a block is checked against
- *   what the reader derives for that route.
+ * - Every sentence of the form "The route `/x` signs for service `s` in region `r`" after a
+ *   block, on any page, is checked against what the reader derives for that route; on the
+ *   worked examples page (docs/examples.md) every route of every block must have one.
  * - `${VAR}` placeholders are replaced with a dummy value; a block that names an
  *   `accountId` but has no `aws:` section gets an `aws.accounts` entry for it (the
  *   examples show the `proxysigv4` section only).
@@ -15,10 +15,39 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ConfigReader } from '@backstage/config';
+import { loadConfigSchema } from '@backstage/config-loader';
 import { JsonObject } from '@backstage/types';
 import { ProxyConfigError, readProxyConfig } from './readRoutes';
 
-const README = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+const ROOT = path.resolve(__dirname, '../..');
+
+/** The pages that may hold examples: README.md and every docs/*.md, as paths from the root. */
+const PAGES = [
+  'README.md',
+  ...fs
+    .readdirSync(path.join(ROOT, 'docs'))
+    .filter(name => name.endsWith('.md'))
+    .sort()
+    .map(name => `docs/${name}`),
+];
+
+/** The worked examples page: every route there states its service and region. */
+const WORKED_EXAMPLES = 'docs/examples.md';
+
+/**
+ * At least this many examples on these pages, so that moving or renaming a page, or a change
+ * to how blocks are found, fails here instead of leaving the checks below with nothing to
+ * check. Lower a number only when the examples really went away.
+ */
+const MINIMUM_EXAMPLES: Record<string, number> = {
+  'README.md': 2,
+  'docs/configuration.md': 1,
+  'docs/credentials.md': 1,
+  'docs/examples.md': 5,
+  'docs/migration-from-segment.md': 2,
+  'docs/security.md': 3,
+  'docs/troubleshooting.md': 1,
+};
 
 interface Claim {
   route: string;
@@ -27,9 +56,10 @@ interface Claim {
 }
 
 interface Example {
+  /** The page, as a path from the repository's root. */
+  file: string;
   /** 1-based line of the opening fence. */
   line: number;
-  section: string;
   yaml: string;
   invalid: boolean;
   claims: Claim[];
@@ -37,20 +67,14 @@ interface Example {
 
 const CLAIM = /[Tt]he route `([^`]+)` signs for service `([^`]+)` in region `([^`]+)`/g;
 
-/** The ```yaml blocks that contain `proxysigv4:`, with their section and claims. */
-function readmeExamples(text: string): Example[] {
+/** The ```yaml blocks of one page that contain `proxysigv4:`, with their claims. */
+function readmeExamples(text: string, file: string): Example[] {
   const lines = text.split('\n');
   const examples: Example[] = [];
-  let section = '';
   for (let i = 0; i < lines.length; i++) {
-    const heading = /^## (.*)/.exec(lines[i]);
-    if (heading) {
-      section = heading[1].trim();
-      continue;
-    }
     if (!/^```yaml\s*$/.test(lines[i])) {
       if (/^```/.test(lines[i])) {
-        // Skip other fenced blocks whole, so that a '## ' inside one is not a heading.
+        // Skip other fenced blocks whole, so that a yaml fence shown inside one is not a block.
         const close = lines.findIndex((l, j) => j > i && /^```\s*$/.test(l));
         i = close === -1 ? lines.length : close;
       }
@@ -58,7 +82,7 @@ function readmeExamples(text: string): Example[] {
     }
     const close = lines.findIndex((l, j) => j > i && /^```\s*$/.test(l));
     if (close === -1) {
-      throw new Error(`README.md line ${i + 1}: unclosed yaml block`);
+      throw new Error(`${file} line ${i + 1}: unclosed yaml block`);
     }
     const yaml = lines.slice(i + 1, close).join('\n');
     // Claims: the prose after this block, up to the next fenced block or heading.
@@ -74,7 +98,7 @@ function readmeExamples(text: string): Example[] {
     while (before >= 0 && lines[before].trim() === '') before--;
     const invalid = before >= 0 && lines[before].trim() === '<!-- readme-example: invalid -->';
     if (/^proxysigv4:/m.test(yaml)) {
-      examples.push({ line: i + 1, section, yaml, invalid, claims });
+      examples.push({ file, line: i + 1, yaml, invalid, claims });
     }
     i = close;
   }
@@ -101,34 +125,66 @@ function configOf(example: Example): JsonObject {
   return root;
 }
 
-const examples = readmeExamples(README);
+const examples = PAGES.flatMap(file =>
+  readmeExamples(fs.readFileSync(path.join(ROOT, file), 'utf8'), file),
+);
 
-describe('README.md configuration examples', () => {
-  it('finds the examples, including the worked ones', () => {
-    expect(examples.length).toBeGreaterThanOrEqual(4);
-    expect(examples.filter(e => e.section === 'Worked examples').length).toBeGreaterThanOrEqual(5);
+/** `docs/x.md:12`, for test names and failure messages. */
+const where = (example: Example) => `${example.file}:${example.line}`;
+
+describe('configuration examples in README.md and docs/', () => {
+  // The schema `backstage-cli config:check` applies (see configSchema.test.ts).
+  let schema: Awaited<ReturnType<typeof loadConfigSchema>>;
+  beforeAll(async () => {
+    schema = await loadConfigSchema({ dependencies: [], packagePaths: [path.join(ROOT, 'package.json')] });
+  }, 120_000);
+
+  it('finds the examples on every page that has them', () => {
+    const tooFew = Object.entries(MINIMUM_EXAMPLES).flatMap(([file, minimum]) => {
+      const found = examples.filter(e => e.file === file).length;
+      return found < minimum ? [`${file}: ${found} examples found, at least ${minimum} expected`] : [];
+    });
+    expect(tooFew).toEqual([]);
+    expect(examples.length).toBeGreaterThanOrEqual(15);
   });
 
-  it.each(examples.filter(e => !e.invalid).map(e => [e.line, e] as const))(
-    'the block at line %d loads',
-    (_line, example) => {
+  it.each(examples.filter(e => !e.invalid).map(e => [where(e), e] as const))(
+    'the block at %s loads',
+    (_where, example) => {
       const { routes } = readProxyConfig(new ConfigReader(configOf(example)));
       expect(routes.length).toBeGreaterThan(0);
       for (const claim of example.claims) {
         const route = routes.find(r => r.route === claim.route);
-        expect(route && { route: route.route, service: route.service, region: route.region }).toEqual(claim);
+        expect([where(example), route && { route: route.route, service: route.service, region: route.region }]).toEqual([
+          where(example),
+          claim,
+        ]);
       }
     },
   );
 
-  // README shows at least one wrong example (Migrating, Field by field); jest needs a non-empty table.
-  it.each(examples.filter(e => e.invalid).map(e => [e.line, e] as const))(
-    'the block at line %d, shown as wrong, is refused',
-    (_line, example) => {
+  it.each(examples.filter(e => !e.invalid).map(e => [where(e), e] as const))(
+    'the block at %s passes config:check',
+    (_where, example) => {
+      const root = configOf(example);
+      // Backstage's own sections that config:check requires of any app.
+      const app = {
+        app: { baseUrl: 'http://localhost:3000' },
+        backend: { baseUrl: 'http://localhost:7007', listen: { port: 7007 }, database: { client: 'better-sqlite3', connection: ':memory:' } },
+      };
+      expect(() => schema.process([{ context: where(example), data: { ...app, ...root } }])).not.toThrow();
+    },
+  );
+
+  // The docs show at least one wrong example (migration-from-segment.md, Field by field); jest
+  // needs a non-empty table.
+  it.each(examples.filter(e => e.invalid).map(e => [where(e), e] as const))(
+    'the block at %s, shown as wrong, is refused',
+    (_where, example) => {
       // The block's own comment gives the start of the error it shows, e.g.
       // `# proxysigv4['/internal-api'].service: cannot be derived from host ...`.
       const shown = /^\s*# (proxysigv4\[.*?)(?:\.\.\.|…)?\s*$/m.exec(example.yaml)?.[1];
-      expect(shown).toBeDefined();
+      expect([where(example), shown !== undefined]).toEqual([where(example), true]);
       expect(() => readProxyConfig(new ConfigReader(configOf(example)))).toThrow(ProxyConfigError);
       expect(() => readProxyConfig(new ConfigReader(configOf(example)))).toThrow(
         shown!.replace(/[;,]\s*$/, ''),
@@ -137,10 +193,12 @@ describe('README.md configuration examples', () => {
   );
 
   it('states service and region for every route of every worked example', () => {
-    for (const example of examples.filter(e => e.section === 'Worked examples' && !e.invalid)) {
+    const worked = examples.filter(e => e.file === WORKED_EXAMPLES && !e.invalid);
+    expect(worked.length).toBeGreaterThanOrEqual(MINIMUM_EXAMPLES[WORKED_EXAMPLES]);
+    for (const example of worked) {
       const { routes } = readProxyConfig(new ConfigReader(configOf(example)));
       const claimed = new Set(example.claims.map(c => c.route));
-      expect([example.line, routes.map(r => r.route).filter(r => !claimed.has(r))]).toEqual([example.line, []]);
+      expect([where(example), routes.map(r => r.route).filter(r => !claimed.has(r))]).toEqual([where(example), []]);
     }
   });
 });
@@ -161,11 +219,11 @@ describe('readmeExamples', () => {
     '```',
   ].join('\n');
 
-  it('reads sections, the invalid marker and claims, and skips blocks without proxysigv4', () => {
-    expect(readmeExamples(text)).toEqual([
+  it('reads the page, the invalid marker and claims, and skips blocks without proxysigv4', () => {
+    expect(readmeExamples(text, 'docs/x.md')).toEqual([
       {
+        file: 'docs/x.md',
         line: 4,
-        section: 'Worked examples',
         yaml: "proxysigv4:\n  '/x': https://x.example.com",
         invalid: true,
         claims: [{ route: '/x', service: 's3', region: 'eu-west-1' }],
