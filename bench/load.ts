@@ -19,7 +19,17 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ask, backendConfigYaml, collectedMemory, cpuTime, freePort, heapNow, Memory, rss, startProcess } from './processes';
+import { freePort } from '../localAws';
+import {
+  ask,
+  backendConfigYaml,
+  collectedMemory,
+  cpuTime,
+  heapNow,
+  Memory,
+  rss,
+  startProcess,
+} from './processes';
 import { median, MiB } from './measure';
 import { PatternChecker, patternChunk } from './pattern';
 

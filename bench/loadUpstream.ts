@@ -6,7 +6,7 @@
  * - The credentials endpoint (POST, any path) hands out a NEW access key on every call,
  *   with a session token and an expiry LIFETIME_MS out, and adds it to the map.
  * - The upstream checks every request's SigV4 signature with `verifySignature`
- *   (src/__testUtils__/verifyingUpstream.ts, aws4, independent of the plugin's signer)
+ *   (localAws/verifyingUpstream.ts, aws4, independent of the plugin's signer)
  *   against that map. As AWS does, it judges the key's expiry when the request's headers
  *   arrive; a body it must hash is read first, then the signature is checked. A rejection
  *   is answered as S3 answers it (403 and an XML error code), and counted.
@@ -25,7 +25,7 @@
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { AddressInfo, Socket } from 'node:net';
-import { AcceptedCredentials, verifySignature } from '../src/__testUtils__/verifyingUpstream';
+import { AcceptedCredentials, verifySignature } from '../localAws';
 import { PatternChecker, patternChunk } from './pattern';
 
 const LIFETIME_MS = Number(process.argv[2] ?? 6000);

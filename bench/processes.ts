@@ -4,35 +4,11 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 
 const ROOT = path.resolve(__dirname, '..');
 const children: ChildProcess[] = [];
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Whether `port` can be listened on: undefined if so (the probe is closed at once), else
- * the error listening gave (EADDRINUSE when something holds it).
- */
-export function listenError(port: number, host?: string): Promise<NodeJS.ErrnoException | undefined> {
-  return new Promise(resolve => {
-    const server = net.createServer();
-    server.once('error', (error: NodeJS.ErrnoException) => resolve(error));
-    server.listen(port, host, () => server.close(() => resolve(undefined)));
-  });
-}
 
 /** Starts a TypeScript file as a process (with an IPC channel) and waits for its ready line. */
 export async function startProcess(

@@ -6,10 +6,13 @@
  */
 import { createBackend } from '@backstage/backend-defaults';
 import { coreServices, createBackendModule } from '@backstage/backend-plugin-api';
-import { startVerifyingS3, S3RVER_CREDENTIALS } from '../src/__testUtils__/verifyingS3';
-import { startLocalSts } from '../src/__testUtils__/localSts';
-import { AcceptedCredentials } from '../src/__testUtils__/verifyingUpstream';
-import { listenError } from '../bench/processes';
+import {
+  AcceptedCredentials,
+  listenError,
+  S3RVER_CREDENTIALS,
+  startLocalSts,
+  startVerifyingS3,
+} from '../localAws';
 
 /** The backend's port: `backend.listen.port` in app-config.yaml, which README's curls use. */
 const DEFAULT_BACKEND_PORT = 7007;

@@ -1,6 +1,6 @@
 /*
  * The package's public API, as someone embedding the router in a plugin of their own uses
- * it: only what index.ts exports, wired as README's "Embedding the router" shows.
+ * it: only what index.ts exports, wired as docs/calling-from-plugins.md's "Embedding the router" shows.
  */
 import {
   coreServices,
@@ -12,10 +12,7 @@ import {
   startTestBackend,
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
-import {
-  startVerifyingUpstream,
-  VerifyingUpstream,
-} from './__testUtils__/verifyingUpstream';
+import { startVerifyingUpstream, VerifyingUpstream } from '../localAws';
 import { TEST_CREDENTIALS } from './__testUtils__/startProxy';
 import proxySigV4Plugin, {
   BaseCredentialSource,

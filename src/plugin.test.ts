@@ -2,7 +2,7 @@
  * Credentials from the AWS SDK default chain through the real plugin: session tokens are
  * sent and signed, and missing credentials are a 503 that says why.
  */
-import { startVerifyingUpstream, VerifyingUpstream } from './__testUtils__/verifyingUpstream';
+import { startVerifyingUpstream, VerifyingUpstream } from '../localAws';
 import { RunningProxy, startProxy, USER } from './__testUtils__/startProxy';
 import { rawHttp } from './__testUtils__/rawHttp';
 import { capturingLogger } from './__testUtils__/capturingLogger';

@@ -4,7 +4,7 @@
  * shrunk counterexample at once rather than the first assertion that threw.
  */
 import { ParsedResponse } from './rawSocket';
-import { ReceivedRequest } from './verifyingUpstream';
+import { ReceivedRequest } from '../../localAws';
 import { couldRenderAsActiveContent, hasSandboxPolicy } from './browserMime';
 import { Exchange } from './generatedRig';
 

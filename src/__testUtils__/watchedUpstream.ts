@@ -10,7 +10,7 @@ import {
   ReceivedRequest,
   startVerifyingUpstream,
   VerifyingUpstream,
-} from './verifyingUpstream';
+} from '../../localAws';
 
 export interface StartedRequest {
   method: string;

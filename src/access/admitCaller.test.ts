@@ -11,11 +11,7 @@ import {
 } from '@backstage/plugin-permission-common';
 import { policyExtensionPoint } from '@backstage/plugin-permission-node/alpha';
 import permissionBackend from '@backstage/plugin-permission-backend';
-import {
-  echoHandler,
-  startVerifyingUpstream,
-  VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+import { echoHandler, startVerifyingUpstream, VerifyingUpstream } from '../../localAws';
 import {
   RunningProxy,
   SERVICE,

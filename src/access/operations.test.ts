@@ -8,11 +8,7 @@
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { RunningProxy, SERVICE, startProxy, TEST_CREDENTIALS } from '../__testUtils__/startProxy';
 import { rawHttp } from '../__testUtils__/rawHttp';
-import {
-  echoHandler,
-  startVerifyingUpstream,
-  VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+import { echoHandler, startVerifyingUpstream, VerifyingUpstream } from '../../localAws';
 import { recordingPolicy, userToken } from '../__testUtils__/recordingPolicy';
 import { isAllowedOperation, operationAction, operationActions } from './operations';
 

@@ -7,12 +7,14 @@
 import http from 'node:http';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { RunningProxy, startProxy } from '../__testUtils__/startProxy';
-import { S3RVER_CREDENTIALS, startVerifyingS3, VerifyingS3 } from '../__testUtils__/verifyingS3';
 import {
   echoHandler,
+  S3RVER_CREDENTIALS,
+  startVerifyingS3,
   startVerifyingUpstream,
+  VerifyingS3,
   VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+} from '../../localAws';
 import { recordingPolicy, userToken } from '../__testUtils__/recordingPolicy';
 import { s3Actions, S3_ACTION_TABLE } from './s3Actions';
 

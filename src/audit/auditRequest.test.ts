@@ -6,11 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { mockCredentials } from '@backstage/backend-test-utils';
-import {
-  echoHandler,
-  startVerifyingUpstream,
-  VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+import { echoHandler, startVerifyingUpstream, VerifyingUpstream } from '../../localAws';
 import {
   RunningProxy,
   startProxy,

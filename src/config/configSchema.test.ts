@@ -129,9 +129,8 @@ describe('config:check refuses what the plugin would refuse at start', () => {
 describe('the schema says what the reader says', () => {
   /** Our package's generated schema, as `config:check` and the packed config.schema.json have it. */
   function ourSchema() {
-    const entry = schema
-      .serialize()
-      .schemas.find(s => path.resolve(s.path).startsWith(ROOT) && !s.path.includes('node_modules'));
+    const { schemas } = schema.serialize() as unknown as { schemas: { path: string; value: unknown }[] };
+    const entry = schemas.find(s => path.resolve(s.path).startsWith(ROOT) && !s.path.includes('node_modules'));
     const section = (entry!.value as any).properties.proxysigv4;
     const union = section.additionalProperties;
     const route = union.anyOf.find((s: any) => s.type === 'object');

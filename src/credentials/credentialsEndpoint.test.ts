@@ -7,11 +7,7 @@ import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { credentialsEndpointFetcher } from './credentialsEndpoint';
 import { CredentialsEndpointSource } from '../config/types';
-import {
-  AcceptedCredentials,
-  awsErrorHandler,
-  startVerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+import { AcceptedCredentials, awsErrorHandler, startVerifyingUpstream } from '../../localAws';
 import { startProxy, USER } from '../__testUtils__/startProxy';
 
 const API_KEY = 'the-helper-api-key';

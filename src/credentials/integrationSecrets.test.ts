@@ -5,7 +5,7 @@
  * through the AWS SDK's AWS_ENDPOINT_URL_STS.
  */
 import { mockServices } from '@backstage/backend-test-utils';
-import { startLocalSts, LocalSts } from '../__testUtils__/localSts';
+import { LocalSts, startLocalSts } from '../../localAws';
 import { startProxy, TEST_CREDENTIALS, SERVICE } from '../__testUtils__/startProxy';
 
 const EXTERNAL_ID = 'integration-ext-id-Secret-4711';

@@ -9,11 +9,12 @@ import {
   AcceptedCredentials,
   awsErrorHandler,
   echoHandler,
+  LocalSts,
+  startLocalSts,
   startVerifyingUpstream,
   UpstreamHandler,
   VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
-import { LocalSts, startLocalSts } from '../__testUtils__/localSts';
+} from '../../localAws';
 import {
   RunningProxy,
   startProxy,

@@ -13,10 +13,7 @@ import {
   requestHeaderForwarding,
 } from './requestHeaders';
 import { statusOf } from './errors';
-import {
-  startVerifyingUpstream,
-  VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+import { startVerifyingUpstream, VerifyingUpstream } from '../../localAws';
 import { RunningProxy, startProxy, TEST_CREDENTIALS, USER } from '../__testUtils__/startProxy';
 
 /**

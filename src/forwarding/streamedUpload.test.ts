@@ -11,7 +11,7 @@ import {
   TEST_CREDENTIALS,
   USER,
 } from '../__testUtils__/startProxy';
-import { verifySignature } from '../__testUtils__/verifyingUpstream';
+import { verifySignature } from '../../localAws';
 import { CONTINUE_WAIT_MS } from './forward';
 
 const P = '/api/proxy-sigv4';

@@ -10,7 +10,8 @@ import crypto from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { connectRaw } from '../__testUtils__/rawSocket';
-import { verifySignature } from '../__testUtils__/verifyingUpstream';
+import { debugCost } from '../__testUtils__/debugCost';
+import { verifySignature } from '../../localAws';
 import { RunningProxy, startProxy, TEST_CREDENTIALS, USER } from '../__testUtils__/startProxy';
 
 v8.setFlagsFromString('--expose-gc');
@@ -154,8 +155,7 @@ const BOUND = 2 * SIZE + 4 * 1024 * 1024;
 
 it('a buffered upload in 1-byte chunks costs memory in proportion to its bytes, and is signed over exactly those bytes', async () => {
   const { value, growth } = await growthDuring(() => send('PUT', '/api/tiny', WIRE));
-  // eslint-disable-next-line no-console
-  console.log(`buffered upload of ${mib(SIZE)} in 1-byte chunks: memory grew ${mib(growth)}`);
+  debugCost(`buffered upload of ${mib(SIZE)} in 1-byte chunks: memory grew ${mib(growth)}`);
   expect(value.response.status).toBe(200);
   expect(arrivals).toHaveLength(1);
   expect(arrivals[0]).toMatchObject({ url: '/prod/tiny', bytes: SIZE, sha256: sha256(BODY), signatureError: undefined });
@@ -164,8 +164,7 @@ it('a buffered upload in 1-byte chunks costs memory in proportion to its bytes, 
 
 it('a streamed upload in 1-byte chunks costs memory in proportion to its bytes, and reaches the upstream in a few large writes', async () => {
   const { value, growth } = await growthDuring(() => send('PUT', '/s3stream/tiny.bin', WIRE));
-  // eslint-disable-next-line no-console
-  console.log(`streamed upload of ${mib(SIZE)} in 1-byte chunks: memory grew ${mib(growth)}, ${arrivals[0]?.pieces} writes upstream`);
+  debugCost(`streamed upload of ${mib(SIZE)} in 1-byte chunks: memory grew ${mib(growth)}, ${arrivals[0]?.pieces} writes upstream`);
   expect(value.response.status).toBe(200);
   expect(arrivals).toHaveLength(1);
   expect(arrivals[0]).toMatchObject({ url: '/bucket/tiny.bin', bytes: SIZE, sha256: sha256(BODY), signatureError: undefined });
@@ -176,8 +175,7 @@ it('a streamed upload in 1-byte chunks costs memory in proportion to its bytes, 
 
 it('an answer in 1-byte chunks costs memory in proportion to its bytes, and reaches the caller in large chunks', async () => {
   const { value, growth } = await growthDuring(() => send('GET', '/dribble/x', undefined));
-  // eslint-disable-next-line no-console
-  console.log(`answer of ${mib(SIZE)} in 1-byte chunks: memory grew ${mib(growth)}, ${value.wireBytes} bytes to the caller`);
+  debugCost(`answer of ${mib(SIZE)} in 1-byte chunks: memory grew ${mib(growth)}, ${value.wireBytes} bytes to the caller`);
   expect(value.response.status).toBe(200);
   expect(Buffer.from(value.response.body, 'latin1').equals(BODY)).toBe(true);
   // Passed on a byte at a time, a chunked answer takes six bytes on the wire per byte.

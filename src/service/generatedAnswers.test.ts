@@ -34,7 +34,7 @@ import {
   refusalProblems,
   secretProblems,
 } from '../__testUtils__/invariants';
-import { ReceivedRequest, UpstreamHandler } from '../__testUtils__/verifyingUpstream';
+import { ReceivedRequest, UpstreamHandler } from '../../localAws';
 
 // The long run (e2e/generatedAttacks.ts) runs thousands of cases per property.
 jest.setTimeout(process.env.FC_RUNS ? 3_600_000 : 120_000);

@@ -37,7 +37,7 @@ import {
   Sent,
   signatureProblems,
 } from '../__testUtils__/invariants';
-import { ReceivedRequest } from '../__testUtils__/verifyingUpstream';
+import { ReceivedRequest } from '../../localAws';
 
 // The long run (e2e/generatedAttacks.ts) runs thousands of cases per property.
 jest.setTimeout(process.env.FC_RUNS ? 3_600_000 : 120_000);

@@ -30,7 +30,7 @@ import {
   WatchedUpstream,
   ReceivedRequest,
 } from '../__testUtils__/watchedUpstream';
-import { echoHandler } from '../__testUtils__/verifyingUpstream';
+import { echoHandler } from '../../localAws';
 import {
   connectRaw,
   ParsedResponse,

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { mockServices } from '@backstage/backend-test-utils';
 import { AuthorizeResult } from '@backstage/plugin-permission-common';
 import { AddressInfo } from 'node:net';
-import { LocalSts, startLocalSts } from '../__testUtils__/localSts';
+import { AcceptedCredentials, LocalSts, startLocalSts } from '../../localAws';
 import {
   RunningProxy,
   SERVICE,
@@ -15,7 +15,6 @@ import {
   TEST_CREDENTIALS,
   USER,
 } from '../__testUtils__/startProxy';
-import { AcceptedCredentials } from '../__testUtils__/verifyingUpstream';
 
 const MAIN_ARN = 'arn:aws:iam::111111111111:user/backstage';
 const EXTERNAL_ID = 'route-check-external-id';

@@ -1,4 +1,4 @@
-import { startVerifyingUpstream } from '../__testUtils__/verifyingUpstream';
+import { startVerifyingUpstream } from '../../localAws';
 import { startProxy, TEST_CREDENTIALS, USER } from '../__testUtils__/startProxy';
 
 it('serves a route /_Routes as a route: the route check path is case-sensitive', async () => {

@@ -4,11 +4,7 @@
  */
 import http from 'node:http';
 import crypto from 'node:crypto';
-import {
-  echoHandler,
-  startVerifyingUpstream,
-  VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
+import { echoHandler, startVerifyingUpstream, VerifyingUpstream } from '../../localAws';
 import {
   RunningProxy,
   SERVICE,
@@ -500,7 +496,7 @@ describe('responses', () => {
   });
 });
 
-describe('a Bedrock runtime request (README worked example)', () => {
+describe('a Bedrock runtime request (docs/examples.md worked example)', () => {
   // The model id contains ':'. Callers may send it raw or as %3A; either way it goes out as
   // %3A, and the upstream checks the signature (aws4 encodes that path again, as Bedrock does).
   it.each([

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import crypto from 'node:crypto';
-import { startVerifyingS3, S3RVER_CREDENTIALS, VerifyingS3 } from '../__testUtils__/verifyingS3';
+import { S3RVER_CREDENTIALS, startVerifyingS3, VerifyingS3 } from '../../localAws';
 import { RunningProxy, startProxy, USER } from '../__testUtils__/startProxy';
 
 const P = '/api/proxy-sigv4';

@@ -11,7 +11,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { CanonicalQuerySignatureV4, RouteSigner, SigningScope } from './signRequest';
 import { canonicalQuery } from '../endpoint/canonical';
-import { verifySignature } from '../__testUtils__/verifyingUpstream';
+import { verifySignature } from '../../localAws';
 import { TEST_CREDENTIALS } from '../__testUtils__/startProxy';
 
 const HOST = 'abc.execute-api.eu-west-1.amazonaws.com';

@@ -8,11 +8,13 @@ import { AddressInfo } from 'node:net';
 import {
   AcceptedCredentials,
   awsErrorHandler,
+  LocalSts,
   ReceivedRequest,
+  startLocalSts,
   startVerifyingUpstream,
   VerifyingUpstream,
-} from '../__testUtils__/verifyingUpstream';
-import { LocalSts, startLocalSts } from '../__testUtils__/localSts';
+  verifySignature,
+} from '../../localAws';
 import { capturingLogger, CapturingLogger, LogEntry } from '../__testUtils__/capturingLogger';
 import {
   RunningProxy,
@@ -22,7 +24,6 @@ import {
 } from '../__testUtils__/startProxy';
 import { SECRET_HEADERS, SESSION_TOKEN_PLACEHOLDER } from './signingTrace';
 import { RouteSigner } from './signRequest';
-import { verifySignature } from '../__testUtils__/verifyingUpstream';
 
 const P = '/api/proxy-sigv4';
 /** An S3 SSE-C key, as a caller sends it: a secret that is signed like any x-amz-* header. */

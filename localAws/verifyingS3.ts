@@ -1,8 +1,8 @@
 /*
- * An S3 for tests that checks signatures: s3rver stores the objects, and in front of it a
- * verifier recomputes each request's SigV4 signature with aws4 and refuses mismatches with
- * S3's own SignatureDoesNotMatch. (s3rver 3.x checks V2 signatures but accepts any V4 one,
- * so it cannot be the judge alone.) Not part of the plugin.
+ * An S3 that checks signatures (for the tests and the demo): s3rver stores the objects, and
+ * in front of it a verifier recomputes each request's SigV4 signature with aws4 and refuses
+ * mismatches with S3's own SignatureDoesNotMatch. (s3rver 3.x checks V2 signatures but
+ * accepts any V4 one, so it cannot be the judge alone.) Not part of the plugin.
  */
 import http from 'node:http';
 import os from 'node:os';

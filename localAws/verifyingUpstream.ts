@@ -1,8 +1,9 @@
 /*
- * A real upstream for tests: an HTTP server on loopback that checks every request's SigV4
- * signature with an implementation other than the plugin's signer (`aws4`), checks the
- * payload hash against the bytes that actually arrived, records what arrived, and answers
- * through a handler the test chooses. Not part of the plugin.
+ * A real upstream (for the tests, the benchmark and the packaging test): an HTTP server on
+ * loopback that checks every request's SigV4 signature with an implementation other than
+ * the plugin's signer (`aws4`), checks the payload hash against the bytes that actually
+ * arrived, records what arrived, and answers through a handler the caller chooses. Not
+ * part of the plugin.
  */
 import http from 'node:http';
 import crypto from 'node:crypto';

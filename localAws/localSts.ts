@@ -1,10 +1,11 @@
 /*
- * A local STS for tests: an HTTP server on loopback that the real `@aws-sdk/client-sts`
- * calls (through a route's `stsEndpoint`). It parses the query-protocol request, checks its
- * SigV4 signature with aws4 against the source credentials it knows, and answers AssumeRole
- * with new temporary credentials of a configurable lifetime, which it adds to the
- * `accepted` map an upstream checks against; and GetCallerIdentity with the caller's ARN.
- * It misbehaves on cue (`mode`). Not part of the plugin.
+ * A local STS (for the tests and the demo): an HTTP server on loopback that the real
+ * `@aws-sdk/client-sts` calls (through a route's `stsEndpoint`). It parses the
+ * query-protocol request, checks its SigV4 signature with aws4 against the source
+ * credentials it knows, and answers AssumeRole with new temporary credentials of a
+ * configurable lifetime, which it adds to the `accepted` map an upstream checks against;
+ * and GetCallerIdentity with the caller's ARN. It misbehaves on cue (`mode`). Not part of
+ * the plugin.
  */
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -71,7 +72,7 @@ function xmlEscape(text: string) {
   return text.replace(/[<>&'"]/g, c => `&#${c.charCodeAt(0)};`);
 }
 
-export async function startLocalSts(options: {
+export interface LocalStsOptions {
   /** Credentials allowed to call STS (the plugin's source credentials), by access key id. */
   sources: Record<string, SourceIdentity>;
   /** Where issued credentials are registered, so that an upstream accepts them. */
@@ -79,7 +80,9 @@ export async function startLocalSts(options: {
   lifetimeMs?: number;
   /** Port to listen on; 0 (default) for any free port. */
   port?: number;
-}): Promise<LocalSts> {
+}
+
+export async function startLocalSts(options: LocalStsOptions): Promise<LocalSts> {
   const calls: StsCall[] = [];
   const issuedArns = new Map<string, string>();
   const sockets = new Set<import('node:net').Socket>();
