@@ -19,10 +19,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { freePort } from '../localAws';
+import { backendConfigYaml, freePort } from '../localAws';
 import {
   ask,
-  backendConfigYaml,
   collectedMemory,
   cpuTime,
   heapNow,
@@ -328,7 +327,7 @@ export async function runLoad(options: LoadOptions): Promise<string> {
   const up = { upstream: other.ready.upstream as number, endpoint: other.ready.endpoint as number };
   const port = await freePort();
   const credentialsEndpoint = `{ url: 'http://127.0.0.1:${up.endpoint}/credentials' }`;
-  const yaml = `${backendConfigYaml(port, token)}proxysigv4:
+  const yaml = `${backendConfigYaml(port, token, 'bench')}proxysigv4:
   checkCredentialsOnStart: false
   '/api': { target: 'http://127.0.0.1:${up.upstream}/api', service: execute-api, region: eu-west-1, credentialsEndpoint: ${credentialsEndpoint} }
   '/bucket': { target: 'http://127.0.0.1:${up.upstream}/bucket', service: s3, region: us-east-1, unsignedPayload: true, credentialsEndpoint: ${credentialsEndpoint} }

@@ -134,20 +134,3 @@ export function collectedMemory(child: ChildProcess): Promise<Memory> {
 export function heapNow(child: ChildProcess): Promise<Omit<Memory, 'rss'>> {
   return ask(child, 'heap', 'heap');
 }
-
-/**
- * The `backend:` section of a benchmark (or packaging test) backend's app-config: loopback
- * only, an in-memory database, and a static access token the clients send.
- */
-export function backendConfigYaml(port: number, token: string, subject = 'bench'): string {
-  return `
-backend:
-  baseUrl: http://127.0.0.1:${port}
-  listen: { port: ${port}, host: 127.0.0.1 }
-  database: { client: better-sqlite3, connection: ':memory:' }
-  auth:
-    externalAccess:
-      - type: static
-        options: { token: ${token}, subject: ${subject} }
-`;
-}

@@ -22,8 +22,8 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import selfsigned from 'selfsigned';
 import { measureSigning } from './signing';
-import { freePort } from '../localAws';
-import { backendConfigYaml, collectedMemory, cpuTime, startProcess, stopAll } from './processes';
+import { backendConfigYaml, freePort } from '../localAws';
+import { collectedMemory, cpuTime, startProcess, stopAll } from './processes';
 import { getJson, MiB, transfer, withMemory } from './measure';
 import { Report, System, SYSTEMS } from './report';
 import { runLoad } from './load';
@@ -92,7 +92,7 @@ async function sideBySide(dir: string, certFile: string, keyFile: string, cert: 
   const up = { http: upstream.ready.http as number, https: upstream.ready.https as number };
   const ports = { ours: await freePort(), baseline: await freePort() };
 
-  const backendConfig = (port: number) => backendConfigYaml(port, TOKEN);
+  const backendConfig = (port: number) => backendConfigYaml(port, TOKEN, 'bench');
   const oursYaml = `${backendConfig(ports.ours)}
 aws:
   mainAccount: { accessKeyId: AKIDBENCHMARK, secretAccessKey: bench-secret-access-key }

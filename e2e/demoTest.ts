@@ -16,7 +16,7 @@ import { ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, listenError } from '../bench/processes';
+import { freePort, listenError } from '../localAws';
 
 const ROOT = path.resolve(__dirname, '..');
 const CURL = '/usr/bin/curl';

@@ -12,8 +12,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startVerifyingUpstream } from '../src/__testUtils__/verifyingUpstream';
-import { backendConfigYaml, freePort } from '../bench/processes';
+import { backendConfigYaml, freePort, startVerifyingUpstream } from '../localAws';
 
 const ROOT = path.resolve(__dirname, '..');
 const TOKEN = 'package-test-token';
@@ -58,7 +57,23 @@ async function main() {
       ['dist/index.cjs.js', 'dist/index.d.ts', 'config.schema.json'].every(f => files.includes(f)),
       `the tarball holds dist/index.cjs.js, dist/index.d.ts and config.schema.json (${files.length} files)`,
     );
-    check(!files.some(f => f.startsWith('src/') || f.startsWith('bench/')), 'the tarball holds no sources, tests or benchmark');
+    check(
+      !files.some(f => /^(src|bench|dev|e2e|localAws)\//.test(f)),
+      'the tarball holds no sources, tests, demo, benchmark or local AWS stand-ins',
+    );
+    // README's relative links (docs/...) resolve inside the package, as a reader of
+    // node_modules or of the registry's file browser follows them.
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const linked = [...readme.matchAll(/\]\(((?!https?:|#)[^)#\s]+)/g)].map(m => path.normalize(m[1]));
+    const missing = linked.filter(f => !files.includes(f));
+    check(linked.length > 5 && missing.length === 0, `every file README links to is in the tarball (${linked.length} links; missing: ${missing.join(', ') || 'none'})`);
+    // The package.json users install: prepack adds config.schema.json to `files`, so the
+    // source must not list it too.
+    const packedJson = JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
+    check(
+      packedJson.files.includes('config.schema.json') && new Set(packedJson.files).size === packedJson.files.length,
+      `the packed package.json lists each file once, config.schema.json included (${packedJson.files.join(', ')})`,
+    );
     check(
       ['README.md', 'LICENSE', 'CHANGELOG.md'].every(f => files.includes(f)),
       'the tarball holds README.md, LICENSE and CHANGELOG.md',
@@ -87,7 +102,7 @@ async function main() {
           'better-sqlite3': betterSqlite,
           'backstage-plugin-proxy-sigv4-backend': `file:${tarball}`,
         },
-        // See README, Development: npm cannot resolve @yarnpkg/core 4.9.2's patch: dependency.
+        // See docs/development.md: npm cannot resolve @yarnpkg/core 4.9.2's patch: dependency.
         overrides: { '@yarnpkg/core': '4.9.1' },
       }),
     );
@@ -103,6 +118,8 @@ async function main() {
         const out = {};
         try { schema.process([{ context: 't', data: { app: {}, backend: { baseUrl: 'http://x' }, proxysigv4: { checkCredentialsOnStart: 'yes' } } }]); out.badType = 'accepted'; }
         catch (e) { out.badType = e.message; }
+        try { schema.process([{ context: 't', data: { app: {}, backend: { baseUrl: 'http://x' }, proxysigv4: { '/r': { target: route.target, servic: 's3' } } } }]); out.typo = 'accepted'; }
+        catch (e) { out.typo = e.message; }
         const secret = schema.process([{ context: 't', data: { proxysigv4: { '/r': route } } }], { visibility: ['secret'] });
         out.secret = secret[0].data;
         process.stdout.write(JSON.stringify(out));
@@ -111,6 +128,10 @@ async function main() {
     check(
       /proxysigv4\/checkCredentialsOnStart/.test(schema.badType) && /must be boolean/.test(schema.badType),
       'the schema refuses proxysigv4.checkCredentialsOnStart: "yes"',
+    );
+    check(
+      /propertyName=servic\b/.test(schema.typo) && /proxysigv4\/\/r\b/.test(schema.typo),
+      'the schema refuses an unknown field inside a route (servic:), naming the route',
     );
     check(
       JSON.stringify(schema.secret) ===

@@ -1,12 +1,14 @@
 /*
  * Local stand-ins for AWS, on loopback, that check what they receive with an implementation
  * other than the plugin's signer (aws4): an upstream that verifies SigV4 signatures, an S3
- * (s3rver behind the same verifier), an STS that issues temporary credentials, and port
- * probes. The demo (dev/), the tests (under src/), the benchmark (bench/) and the e2e
- * scripts (e2e/) all import them from here, and only from this index. Not part of the plugin:
+ * (s3rver behind the same verifier), an STS that issues temporary credentials, port probes,
+ * and the app-config of a backend started beside them. The demo (dev/), the tests (under
+ * src/), the benchmark (bench/) and the e2e scripts (e2e/) all import them from here, and
+ * only from this index. Not part of the plugin:
  * the published package holds dist/ only.
  */
 export { freePort, listenError } from './portProbes';
+export { backendConfigYaml } from './backendConfig';
 export {
   awsErrorHandler,
   echoHandler,
