@@ -40,11 +40,12 @@ export interface Config {
     //
     // The tags below make `backstage-cli config:check` refuse what the plugin would refuse at
     // start: `@if`/`@then` an unknown field in an expanded route (on the union, `propertyNames`
-    // alone would make Ajv warn in every backend's log), `@propertyNames` on the section an
-    // unknown setting, and each `@pattern` a malformed value. Backstage validates with Ajv's
-    // `coerceTypes`, so a number passes a string field unless its pattern refuses it: the
-    // patterns are the plugin's own (src/config/readRoutes.ts; configSchema.test.ts keeps
-    // them equal), with the surrounding spaces the plugin trims.
+    // alone would make Ajv warn in every backend's log) and `@else` a short form that is not a
+    // URL, `@propertyNames` on the section an unknown setting, each `@pattern` a malformed
+    // value and `@minimum`/`@maximum`/`@multipleOf` a number out of range. Backstage validates
+    // with Ajv's `coerceTypes`, so a number passes a string field unless its pattern refuses
+    // it: the patterns and ranges are the plugin's own (src/config/readRoutes.ts;
+    // configSchema.test.ts keeps them equal), with the surrounding spaces the plugin trims.
     /**
      * A route. The key begins with `/` (for example `/reports`); the longest matching key
      * wins, and a key matches only at a segment boundary. `/_routes` and keys under it are
@@ -53,6 +54,7 @@ export interface Config {
      * @visibility backend
      * @if {"type": "object"}
      * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "unsignedPayload", "timeout", "debug", "dangerouslyAllowHttp"]}}
+     * @else {"type": "string", "pattern": "^\\s*[A-Za-z][A-Za-z0-9+.-]*:"}
      */
     [route: string]:
       | undefined
@@ -65,6 +67,7 @@ export interface Config {
            * endpoint.
            *
            * @visibility backend
+           * @pattern ^\s*[A-Za-z][A-Za-z0-9+.-]*:
            */
           target: string;
           /**
@@ -132,6 +135,9 @@ export interface Config {
            * Default: STS's, one hour.
            *
            * @visibility backend
+           * @minimum 900
+           * @maximum 43200
+           * @multipleOf 1
            */
           durationSeconds?: number;
           /**
@@ -230,6 +236,7 @@ export interface Config {
            * Others get 405. Default: all of these seven.
            *
            * @visibility backend
+           * @items.pattern ^\s*(?:[Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])\s*$
            */
           allowedMethods?: string[];
           /**
@@ -263,6 +270,9 @@ export interface Config {
            * Default 10485760 (10 MiB).
            *
            * @visibility backend
+           * @minimum 0
+           * @maximum 2147483647
+           * @multipleOf 1
            */
           maxBodySize?: number;
           /**
@@ -279,6 +289,9 @@ export interface Config {
            * answer is cut off. Default 30000.
            *
            * @visibility backend
+           * @minimum 1
+           * @maximum 3600000
+           * @multipleOf 1
            */
           timeout?: number;
           /**

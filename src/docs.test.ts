@@ -132,6 +132,24 @@ describe('README.md and docs/', () => {
     expect(PAGES.filter(page => page !== 'README.md' && !linked.has(page))).toEqual([]);
   });
 
+  it("copies README's comparison rows from docs/comparison.md word for word", () => {
+    // README shows a short comparison; a row that docs/comparison.md also has (same first
+    // cell) must say the same there, so that the two tables cannot drift apart.
+    const rows = (text: string) =>
+      new Map(
+        text
+          .split('\n')
+          .filter(line => /^\|(?!\s*-)/.test(line))
+          // (Links are compared by their text: README's and the page's paths differ.)
+          .map(line => line.replace(/\]\([^)]*\)/g, ']').split('|').slice(1, -1).map(cell => cell.trim()))
+          .map(cells => [cells[0], cells.slice(1).join(' | ')] as const),
+      );
+    const full = rows(read('docs/comparison.md'));
+    const shared = [...rows(read('README.md'))].filter(([first]) => first && full.has(first));
+    expect(shared.length).toBeGreaterThanOrEqual(5);
+    expect(shared.filter(([first, rest]) => full.get(first) !== rest)).toEqual([]);
+  });
+
   it('keeps README.md short', () => {
     const lines = read('README.md').split('\n').length;
     expect([lines, lines <= README_MAX_LINES]).toEqual([lines, true]);

@@ -17,6 +17,8 @@ import { JsonObject, JsonValue } from '@backstage/types';
 import {
   CREDENTIALS_ENDPOINT_FIELDS,
   FIELD_PATTERNS,
+  FIELD_RANGES,
+  METHODS,
   readProxyConfig,
   ROUTE_FIELDS,
   TOP_LEVEL_KEYS,
@@ -120,6 +122,13 @@ describe('config:check refuses what the plugin would refuse at start', () => {
     ['a string for a list', { '/r': { target: API, allowedMethods: 'GET' } }, /must be array[^;]*\/r\/allowedMethods/],
     ['an unknown caller policy', { '/r': { target: API, credentials: 'open' } }, /must be equal to one of the allowed values[^;]*\/r\/credentials/],
     ['a route without a target', { '/r': { region: 'eu-west-1' } }, /must have required property 'target'/],
+    ['a number for a route', { '/r': 7 }, /must match pattern[^;]*at \/proxysigv4\/\/r;/],
+    ['true for a route', { '/r': true }, /must match pattern[^;]*at \/proxysigv4\/\/r;/],
+    ['a number for a target', { '/r': { target: 7 } }, /must match pattern[^;]*\/r\/target/],
+    ['a duration below the minimum', { '/r': { target: API, roleArn: ROLE, durationSeconds: 100 } }, /must be >= 900[^;]*\/r\/durationSeconds/],
+    ['a negative body size', { '/r': { target: API, maxBodySize: -1 } }, /must be >= 0[^;]*\/r\/maxBodySize/],
+    ['a fractional timeout', { '/r': { target: API, timeout: 1.5 } }, /must be multiple of 1[^;]*\/r\/timeout/],
+    ['an unknown method', { '/r': { target: API, allowedMethods: ['GET', 'FETCH'] } }, /must match pattern[^;]*\/r\/allowedMethods\/1/],
   ])('%s', (_, section, message) => {
     expect(read(section)).toBeDefined();
     expect(check(section)).toMatch(message);
@@ -148,13 +157,36 @@ describe('the schema says what the reader says', () => {
   it("gives each patterned field the reader's pattern, with the spaces the reader trims", () => {
     const { route } = ourSchema();
     const patterned = Object.entries(route.properties as Record<string, { pattern?: string }>)
-      .filter(([, field]) => field.pattern !== undefined)
+      // (target's pattern only asks for a URL scheme: the reader parses the URL itself.)
+      .filter(([name, field]) => field.pattern !== undefined && name !== 'target')
       .map(([name, field]) => [name, field.pattern]);
     const expected = Object.entries(FIELD_PATTERNS).map(([name, re]) => [
       name,
       `^\\s*${re.source.slice(1, -1)}\\s*$`,
     ]);
     expect(Object.fromEntries(patterned)).toEqual(Object.fromEntries(expected));
+  });
+
+  it("gives each number field the reader's range, whole numbers only", () => {
+    const { route } = ourSchema();
+    const ranged = Object.entries(route.properties as Record<string, { type?: string; minimum?: number; maximum?: number; multipleOf?: number }>)
+      .filter(([, field]) => field.type === 'number')
+      .map(([name, field]) => [name, [field.minimum, field.maximum, field.multipleOf]]);
+    const expected = Object.entries(FIELD_RANGES).map(([name, [min, max]]) => [name, [min, max, 1]]);
+    expect(Object.fromEntries(ranged)).toEqual(Object.fromEntries(expected));
+  });
+
+  it('allows the methods the reader allows, in any case, and a URL for a target or a short form', () => {
+    const { union, route } = ourSchema();
+    const method = new RegExp(route.properties.allowedMethods.items.pattern);
+    for (const m of METHODS) {
+      expect([m, method.test(m), method.test(` ${m.toLowerCase()} `)]).toEqual([m, true, true]);
+    }
+    expect(['FETCH', 'GETS', 'get x', ''].filter(m => method.test(m))).toEqual([]);
+    expect(route.properties.target.pattern).toBe(union.else.pattern);
+    const url = new RegExp(union.else.pattern);
+    expect([' https://x.example', 'http://127.0.0.1:1'].every(u => url.test(u))).toBe(true);
+    expect(['7', 'true', '', 'x.example'].filter(u => url.test(u))).toEqual([]);
   });
 
   it('never refuses a route the reader accepts (generated routes)', () => {
@@ -170,13 +202,13 @@ describe('the schema says what the reader says', () => {
       roleArn: either([ROLE, 'arn:aws-cn:iam::123456789012:role/path/to/r', ` arn:aws-us-gov:iam::123456789012:role/${'r'.repeat(64)} `], ['arn:aws:iam::1:role/r']),
       externalId: either(['ext-1234', 'a:b/c=d,e.f@g', 'x'.repeat(1224)], ['a', 'a b']),
       roleSessionName: either(['backstage', 's'.repeat(64), ' a=b,c.d@e-f '], ['x', 'a b']),
-      durationSeconds: either([900, 3600, 43200], ['3600', 'an hour', 1.5]),
+      durationSeconds: either([900, 3600, 43200], ['3600', 'an hour', 1.5, 899, 43201]),
       permission: either(['proxy-sigv4.r.use', 'A', `p${'.'.repeat(199)}`], ['-x', 'a b']),
       debug: either([true, false], ['true', 'yes']),
       credentials: either(['require'], ['open']),
-      allowedMethods: either([['GET'], ['GET', 'PUT']], ['GET', ['FETCH']]),
-      maxBodySize: either([0, 1024], [-1, 'big']),
-      timeout: either([1000, 60000], ['soon']),
+      allowedMethods: either([['GET'], ['get', ' Put '], ['OPTIONS', 'DELETE', 'PATCH', 'HEAD', 'POST']], ['GET', ['FETCH']]),
+      maxBodySize: either([0, 1024, 2 ** 31 - 1], [-1, 'big', 2 ** 31]),
+      timeout: either([1, 60000, 3_600_000], ['soon', 0, 1.5]),
     };
     // A role on most routes, since several fields are refused without one.
     const routes = fc.record(fields, { requiredKeys: ['roleArn'] }).map(route => ({ target: API, ...route }) as JsonObject);

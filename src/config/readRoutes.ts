@@ -86,7 +86,7 @@ const CREDENTIALS_POLICIES: readonly CredentialsPolicy[] = [
 const PERMISSION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /** The methods a route can allow; also the default. */
-const METHODS: ReadonlySet<string> = new Set([
+export const METHODS: ReadonlySet<string> = new Set([
   'GET',
   'HEAD',
   'POST',
@@ -119,6 +119,12 @@ export const FIELD_PATTERNS: Readonly<Record<string, RegExp>> = {
   externalId: EXTERNAL_ID,
   roleSessionName: ROLE_SESSION_NAME,
   permission: PERMISSION_NAME,
+};
+/** The number fields: whole numbers from the first to the second, both included. */
+export const FIELD_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  durationSeconds: [900, 43200],
+  maxBodySize: [0, 2 ** 31 - 1],
+  timeout: [1, 3_600_000],
 };
 /** The fields of a route's `credentialsEndpoint`. */
 export const CREDENTIALS_ENDPOINT_FIELDS: ReadonlySet<string> = new Set(['url', 'headers']);
@@ -366,7 +372,7 @@ function readRoute(
   if (roleSessionName !== undefined && !ROLE_SESSION_NAME.test(roleSessionName)) {
     fail('roleSessionName', 'must be 2 to 64 characters of letters, digits and +=,.@-');
   }
-  const durationSeconds = num('durationSeconds', 900, 43200);
+  const durationSeconds = num('durationSeconds', ...FIELD_RANGES.durationSeconds);
   const stsRegion = str('stsRegion');
   if (stsRegion !== undefined && !REGION_NAME.test(stsRegion)) {
     fail('stsRegion', `'${stsRegion}' is not a valid AWS region`);
@@ -478,12 +484,12 @@ function readRoute(
   const allowedResponseHeaders = headerSet('allowedResponseHeaders', isNeverForwardedResponseHeader);
 
   // Bodies and time
-  const maxBodySize = num('maxBodySize', 0, 2 ** 31 - 1) ?? DEFAULT_MAX_BODY_SIZE;
+  const maxBodySize = num('maxBodySize', ...FIELD_RANGES.maxBodySize) ?? DEFAULT_MAX_BODY_SIZE;
   const unsignedPayload = bool('unsignedPayload') ?? false;
   if (unsignedPayload && !s3) {
     fail('unsignedPayload', `is only accepted by S3; this route signs for '${service}'`);
   }
-  const timeout = num('timeout', 1, 3_600_000) ?? DEFAULT_TIMEOUT_MS;
+  const timeout = num('timeout', ...FIELD_RANGES.timeout) ?? DEFAULT_TIMEOUT_MS;
   const debug = bool('debug') ?? false;
 
   const port = url.port ? Number(url.port) : undefined;
