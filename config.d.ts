@@ -45,7 +45,11 @@ export interface Config {
     // value and `@minimum`/`@maximum`/`@multipleOf` a number out of range. Backstage validates
     // with Ajv's `coerceTypes`, so a number passes a string field unless its pattern refuses
     // it: the patterns and ranges are the plugin's own (src/config/readRoutes.ts;
-    // configSchema.test.ts keeps them equal), with the surrounding spaces the plugin trims.
+    // configSchema.test.ts keeps them equal), with the surrounding spaces the plugin trims,
+    // and each also accepts `x`, what `config:check --lax` puts in place of an unset
+    // environment variable (for a whole value, and for a role ARN's account id), so that a
+    // configuration that takes them from the environment passes `--lax` (the plugin itself
+    // refuses `x` at start). Backstage reports these errors only with `config:check --strict`.
     /**
      * A route. The key begins with `/` (for example `/reports`); the longest matching key
      * wins, and a key matches only at a segment boundary. `/_routes` and keys under it are
@@ -54,7 +58,7 @@ export interface Config {
      * @visibility backend
      * @if {"type": "object"}
      * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "unsignedPayload", "timeout", "debug", "dangerouslyAllowHttp"]}}
-     * @else {"type": "string", "pattern": "^\\s*[A-Za-z][A-Za-z0-9+.-]*:"}
+     * @else {"type": "string", "pattern": "^\\s*(?:x\\s*$|[A-Za-z][A-Za-z0-9+.-]*:)"}
      */
     [route: string]:
       | undefined
@@ -67,7 +71,7 @@ export interface Config {
            * endpoint.
            *
            * @visibility backend
-           * @pattern ^\s*[A-Za-z][A-Za-z0-9+.-]*:
+           * @pattern ^\s*(?:x\s*$|[A-Za-z][A-Za-z0-9+.-]*:)
            */
           target: string;
           /**
@@ -76,7 +80,7 @@ export interface Config {
            * endpoint (custom domain, VPC endpoint alias, localhost).
            *
            * @visibility backend
-           * @pattern ^\s*[a-z0-9][a-z0-9-]*\s*$
+           * @pattern ^\s*(?:x|[a-z0-9][a-z0-9-]*)\s*$
            */
           service?: string;
           /**
@@ -84,7 +88,7 @@ export interface Config {
            * when the host does not include it.
            *
            * @visibility backend
-           * @pattern ^\s*[a-z]{2}(?:-[a-z]+)+-\d{1,2}\s*$
+           * @pattern ^\s*(?:x|[a-z]{2}(?:-[a-z]+)+-\d{1,2})\s*$
            */
           region?: string;
           /**
@@ -96,7 +100,7 @@ export interface Config {
            * default credential chain).
            *
            * @visibility backend
-           * @pattern ^\s*\d{12}\s*$
+           * @pattern ^\s*(?:x|\d{12})\s*$
            */
           accountId?: string;
           /**
@@ -106,7 +110,7 @@ export interface Config {
            * `credentialsEndpoint`, it is sent to the endpoint instead.
            *
            * @visibility backend
-           * @pattern ^\s*arn:aws(?:-[a-z]+)*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}\s*$
+           * @pattern ^\s*(?:x|arn:aws(?:-[a-z]+)*:iam::(?:\d{12}|x):role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64})\s*$
            */
           roleArn?: string;
           /**
@@ -116,7 +120,7 @@ export interface Config {
            * route check.
            *
            * @visibility secret
-           * @pattern ^\s*[\w+=,.@:/-]{2,1224}\s*$
+           * @pattern ^\s*(?:x|[\w+=,.@:/-]{2,1224})\s*$
            */
           externalId?: string;
           /**
@@ -125,7 +129,7 @@ export interface Config {
            * `roleArn`, not with `credentialsEndpoint`. Default `backstage-proxy-sigv4`.
            *
            * @visibility backend
-           * @pattern ^\s*[\w+=,.@-]{2,64}\s*$
+           * @pattern ^\s*(?:x|[\w+=,.@-]{2,64})\s*$
            */
           roleSessionName?: string;
           /**
@@ -147,7 +151,7 @@ export interface Config {
            * route's region.
            *
            * @visibility backend
-           * @pattern ^\s*[a-z]{2}(?:-[a-z]+)+-\d{1,2}\s*$
+           * @pattern ^\s*(?:x|[a-z]{2}(?:-[a-z]+)+-\d{1,2})\s*$
            */
           stsRegion?: string;
           /**
@@ -211,7 +215,7 @@ export interface Config {
            * `dangerously-allow-unauthenticated`.
            *
            * @visibility backend
-           * @pattern ^\s*[A-Za-z0-9][A-Za-z0-9._-]{0,199}\s*$
+           * @pattern ^\s*(?:x|[A-Za-z0-9][A-Za-z0-9._-]{0,199})\s*$
            */
           permission?: string;
           /**
@@ -236,7 +240,7 @@ export interface Config {
            * Others get 405. Default: all of these seven.
            *
            * @visibility backend
-           * @items.pattern ^\s*(?:[Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])\s*$
+           * @items.pattern ^\s*(?:x|[Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Oo][Ss][Tt]|[Pp][Uu][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee]|[Oo][Pp][Tt][Ii][Oo][Nn][Ss])\s*$
            */
           allowedMethods?: string[];
           /**

@@ -1,14 +1,20 @@
 /*
- * `backstage-cli config:check` validates app-config against the JSON schema Backstage
- * generates from config.d.ts. This test loads that schema the way Backstage does
- * (@backstage/config-loader's loadConfigSchema over this package) and checks that it
- * refuses, before any backend starts, what the plugin's reader would refuse at start:
+ * `backstage-cli config:check --strict` validates app-config against the JSON schema Backstage
+ * generates from config.d.ts (without `--strict` it ignores schema errors). This test loads
+ * that schema the way `--strict` does (@backstage/config-loader's loadConfigSchema over this
+ * package, undeclared properties refused), runs the real command on two files, and checks
+ * that the schema refuses, before any backend starts, what the plugin's reader would refuse
+ * at start:
  *   - an unknown field in an expanded route, in `credentialsEndpoint` or in the section;
  *   - a malformed value in a field with a pattern (Backstage validates with Ajv's
  *     `coerceTypes`, so only a pattern can refuse a number written for a string);
- * and never refuses what the reader accepts (generated routes, fixed seed).
+ * and never refuses what the reader accepts (generated routes, fixed seed), nor what
+ * `--lax` makes of a value taken from an unset environment variable (`x`).
  * It also keeps the schema's field lists and patterns equal to the reader's.
  */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ConfigReader } from '@backstage/config';
@@ -35,6 +41,7 @@ beforeAll(async () => {
   schema = await loadConfigSchema({
     dependencies: [],
     packagePaths: [path.join(ROOT, 'package.json')],
+    noUndeclaredProperties: true, // what --strict adds
   });
 }, 120_000);
 
@@ -114,7 +121,7 @@ describe('config:check refuses what the plugin would refuse at start', () => {
     ['an upper-case service', { '/r': { target: API, service: 'S3' } }, /must match pattern[^;]*\/r\/service/],
     ['a short account id', { '/r': { target: API, accountId: '12345' } }, /must match pattern[^;]*\/r\/accountId/],
     ['a role ARN of the wrong service', { '/r': { target: API, roleArn: 'arn:aws:sts::123456789012:role/reader' } }, /must match pattern[^;]*\/r\/roleArn/],
-    ['a one-character session name', { '/r': { target: API, roleArn: ROLE, roleSessionName: 'x' } }, /must match pattern[^;]*\/r\/roleSessionName/],
+    ['a one-character session name', { '/r': { target: API, roleArn: ROLE, roleSessionName: 'y' } }, /must match pattern[^;]*\/r\/roleSessionName/],
     ['an external id with a space', { '/r': { target: API, roleArn: ROLE, externalId: 'a b c' } }, /must match pattern[^;]*\/r\/externalId/],
     ['a permission with a space', { '/r': { target: API, permission: 'read reports' } }, /must match pattern[^;]*\/r\/permission/],
     ['a word for a number', { '/r': { target: API, durationSeconds: 'an hour' } }, /must be number[^;]*\/r\/durationSeconds/],
@@ -133,6 +140,65 @@ describe('config:check refuses what the plugin would refuse at start', () => {
     expect(read(section)).toBeDefined();
     expect(check(section)).toMatch(message);
   });
+});
+
+describe('config:check --lax: unset variables become x', () => {
+  it.each<[string, JsonObject]>([
+    ['a whole target', { '/r': { target: 'x', service: 'x', region: 'x' } }],
+    ['a short form', { '/r': 'x' }],
+    ['an account id', { '/r': { target: API, accountId: 'x' } }],
+    ["a role ARN and its account id", {
+      '/a': { target: API, roleArn: 'x', externalId: 'x', roleSessionName: 'x', stsRegion: 'x' },
+      '/b': { target: API, roleArn: 'arn:aws:iam::x:role/reader' },
+    }],
+    ['a permission and a method', { '/r': { target: API, permission: 'x', allowedMethods: ['x'] } }],
+  ])('%s', (_, section) => {
+    expect(check(section)).toBeUndefined();
+  });
+
+  it('leaves the reader to refuse x at start', () => {
+    expect(read({ '/r': { target: API, region: 'x' } })).toMatch(/region: 'x' is not a valid AWS region/);
+  });
+});
+
+describe('the real command', () => {
+  const run = (yaml: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'config-check-'));
+    fs.writeFileSync(path.join(dir, 'app-config.yaml'), yaml);
+    const result = spawnSync(
+      path.join(ROOT, 'node_modules/.bin/backstage-cli'),
+      ['config:check', '--strict', '--lax', '--config', path.join(dir, 'app-config.yaml')],
+      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ACCOUNT: '', EXTERNAL_ID: '' } },
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { status: result.status, output: `${result.stdout}${result.stderr}` };
+  };
+  const app = `app: { baseUrl: 'http://localhost:3000' }
+backend:
+  baseUrl: http://localhost:7007
+  listen: { port: 7007 }
+  database: { client: better-sqlite3, connection: ':memory:' }
+`;
+
+  it('config:check --strict --lax refuses a typo in a route, naming it', () => {
+    const { status, output } = run(`${app}proxysigv4:
+  '/reports':
+    target: https://my-reports-bucket.s3.eu-west-1.amazonaws.com
+    servic: s3
+`);
+    expect(status).toBe(1);
+    expect(output).toMatch(/propertyName=servic\b[^\n]*at \/proxysigv4\/\/reports/);
+  }, 120_000);
+
+  it('config:check --strict --lax accepts values from unset variables', () => {
+    const { status, output } = run(`${app}proxysigv4:
+  '/reports':
+    target: https://my-reports-bucket.s3.eu-west-1.amazonaws.com
+    roleArn: arn:aws:iam::\${ACCOUNT}:role/reader
+    externalId: \${EXTERNAL_ID}
+`);
+    expect([status, output]).toEqual([0, expect.stringContaining('Loaded config from')]);
+  }, 120_000);
 });
 
 describe('the schema says what the reader says', () => {
@@ -160,9 +226,13 @@ describe('the schema says what the reader says', () => {
       // (target's pattern only asks for a URL scheme: the reader parses the URL itself.)
       .filter(([name, field]) => field.pattern !== undefined && name !== 'target')
       .map(([name, field]) => [name, field.pattern]);
+    // `x` is what `config:check --lax` puts for an unset variable: a whole value, or a role
+    // ARN's account id (`arn:aws:iam::${ACCOUNT}:role/...`).
+    const lax = (name: string, inner: string) =>
+      name === 'roleArn' ? inner.replace('\\d{12}', '(?:\\d{12}|x)') : inner;
     const expected = Object.entries(FIELD_PATTERNS).map(([name, re]) => [
       name,
-      `^\\s*${re.source.slice(1, -1)}\\s*$`,
+      `^\\s*(?:x|${lax(name, re.source.slice(1, -1))})\\s*$`,
     ]);
     expect(Object.fromEntries(patterned)).toEqual(Object.fromEntries(expected));
   });
@@ -183,9 +253,10 @@ describe('the schema says what the reader says', () => {
       expect([m, method.test(m), method.test(` ${m.toLowerCase()} `)]).toEqual([m, true, true]);
     }
     expect(['FETCH', 'GETS', 'get x', ''].filter(m => method.test(m))).toEqual([]);
+    expect(method.test('x')).toBe(true);
     expect(route.properties.target.pattern).toBe(union.else.pattern);
     const url = new RegExp(union.else.pattern);
-    expect([' https://x.example', 'http://127.0.0.1:1'].every(u => url.test(u))).toBe(true);
+    expect([' https://x.example', 'http://127.0.0.1:1', 'x'].every(u => url.test(u))).toBe(true);
     expect(['7', 'true', '', 'x.example'].filter(u => url.test(u))).toEqual([]);
   });
 

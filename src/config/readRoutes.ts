@@ -108,7 +108,7 @@ const EXTERNAL_ID = /^[\w+=,.@:/-]{2,1224}$/;
 const ROLE_SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 /**
  * The route fields whose value must match a pattern. config.d.ts carries the same patterns
- * (as `@pattern`), so that `backstage-cli config:check` refuses what the reader refuses.
+ * (as `@pattern`), so that `backstage-cli config:check --strict` refuses what the reader refuses.
  */
 export const FIELD_PATTERNS: Readonly<Record<string, RegExp>> = {
   service: SERVICE_NAME,

@@ -106,8 +106,11 @@ function readmeExamples(text: string, file: string): Example[] {
 }
 
 /** The root config for a block: placeholders filled, and the accounts its routes name. */
-function configOf(example: Example): JsonObject {
-  const filled = example.yaml.replace(/\$\{(\w+)\}/g, (_m, name) => `dummy-${name.toLowerCase()}`);
+function configOf(example: Example, unset?: 'lax'): JsonObject {
+  // `lax`: what `config:check --lax` makes of unset variables (x).
+  const filled = example.yaml.replace(/\$\{(\w+)\}/g, (_m, name) =>
+    unset === 'lax' ? 'x' : `dummy-${name.toLowerCase()}`,
+  );
   const root = parse(filled) as JsonObject;
   if (root.aws === undefined) {
     const section = root.proxysigv4 as JsonObject;
@@ -133,10 +136,14 @@ const examples = PAGES.flatMap(file =>
 const where = (example: Example) => `${example.file}:${example.line}`;
 
 describe('configuration examples in README.md and docs/', () => {
-  // The schema `backstage-cli config:check` applies (see configSchema.test.ts).
+  // The schema `backstage-cli config:check --strict` applies (see configSchema.test.ts).
   let schema: Awaited<ReturnType<typeof loadConfigSchema>>;
   beforeAll(async () => {
-    schema = await loadConfigSchema({ dependencies: [], packagePaths: [path.join(ROOT, 'package.json')] });
+    schema = await loadConfigSchema({
+      dependencies: [],
+      packagePaths: [path.join(ROOT, 'package.json')],
+      noUndeclaredProperties: true, // what --strict adds
+    });
   }, 120_000);
 
   it('finds the examples on every page that has them', () => {
@@ -164,15 +171,17 @@ describe('configuration examples in README.md and docs/', () => {
   );
 
   it.each(examples.filter(e => !e.invalid).map(e => [where(e), e] as const))(
-    'the block at %s passes config:check',
+    'the block at %s passes config:check --strict, with and without --lax',
     (_where, example) => {
       const root = configOf(example);
+      const lax = configOf(example, 'lax');
       // Backstage's own sections that config:check requires of any app.
       const app = {
         app: { baseUrl: 'http://localhost:3000' },
         backend: { baseUrl: 'http://localhost:7007', listen: { port: 7007 }, database: { client: 'better-sqlite3', connection: ':memory:' } },
       };
       expect(() => schema.process([{ context: where(example), data: { ...app, ...root } }])).not.toThrow();
+      expect(() => schema.process([{ context: where(example), data: { ...app, ...lax } }])).not.toThrow();
     },
   );
 
