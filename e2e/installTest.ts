@@ -137,8 +137,16 @@ function start(command: string, args: string[], cwd: string, env: NodeJS.Process
 async function bash(line: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs = INSTALL_TIMEOUT_MS): Promise<string> {
   log(`$ ${line}   (in ${cwd})`);
   const run = start('bash', ['-c', line], cwd, env);
-  const timer = setTimeout(() => stopChild(run.child), timeoutMs);
-  const code = await run.exited.finally(() => clearTimeout(timer));
+  // A command past its time gets SIGTERM, then SIGKILL if it ignores it, so that CI never hangs.
+  let kill: NodeJS.Timeout | undefined;
+  const timer = setTimeout(() => {
+    stopChild(run.child);
+    kill = setTimeout(() => stopChild(run.child, 'SIGKILL'), 10_000);
+  }, timeoutMs);
+  const code = await run.exited.finally(() => {
+    clearTimeout(timer);
+    clearTimeout(kill);
+  });
   if (code !== 0) {
     throw new Error(`\`${line}\` exited with ${code} in ${cwd}; its output ends:\n${run.output().slice(-4000)}`);
   }
@@ -171,7 +179,7 @@ async function waitReady(port: number, run: Run, ms: number): Promise<boolean> {
   while (Date.now() < until && run.child.exitCode === null && run.child.signalCode === null) {
     try {
       // Ready only once every plugin has started.
-      if ((await fetch(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`)).ok) return true;
+      if ((await fetch(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`, { signal: AbortSignal.timeout(5_000) })).ok) return true;
     } catch {
       // not listening yet
     }
@@ -392,7 +400,7 @@ async function main(): Promise<void> {
       const exitedBy = Date.now() + 5_000;
       while (backend.child.exitCode === null && Date.now() < exitedBy) await new Promise(r => setTimeout(r, 250));
       const exitCode = backend.child.exitCode;
-      const readiness = await fetch(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`).then(
+      const readiness = await fetch(`http://127.0.0.1:${port}/.backstage/health/v1/readiness`, { signal: AbortSignal.timeout(5_000) }).then(
         r => String(r.status),
         () => 'no connection',
       );

@@ -61,6 +61,7 @@ export function readmeInstall(readme: string): ReadmeInstall {
 
   const curls = codeLines(markedBlock(section, 'curl', 'sh'), '#').filter(l => /^curl\s/.test(l.trim()));
   if (curls.length !== 1) throw new Error(`the install-test: curl block has ${curls.length} curl lines, not 1`);
+  if (curls[0].trimEnd().endsWith('\\')) throw new Error('the curl line continues on the next line; keep it on one');
 
   return {
     buildCommand,

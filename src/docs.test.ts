@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { readmeInstall } from '../e2e/readmeInstall';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -148,6 +149,12 @@ describe('README.md and docs/', () => {
     const shared = [...rows(read('README.md'))].filter(([first]) => first && full.has(first));
     expect(shared.length).toBeGreaterThanOrEqual(5);
     expect(shared.filter(([first, rest]) => full.get(first) !== rest)).toEqual([]);
+  });
+
+  it("has the install blocks the install test reads, naming the tarball npm pack writes", () => {
+    // e2e/installTest.ts runs them in CI minutes later; a broken marker fails here first.
+    const pkg = JSON.parse(read('package.json'));
+    expect(readmeInstall(read('README.md')).tarball).toBe(`${pkg.name}-${pkg.version}.tgz`);
   });
 
   it('keeps README.md short', () => {
