@@ -109,8 +109,9 @@ function brokenLink(link: Link): string | undefined {
   return undefined;
 }
 
-describe('README.md and docs/', () => {
-  const all = PAGES.flatMap(file => links(read(file), file));
+describe('README.md, docs/ and CHANGELOG.md', () => {
+  // CHANGELOG.md ships in the package too; its links must resolve like the pages'.
+  const all = [...PAGES, 'CHANGELOG.md'].flatMap(file => links(read(file), file));
 
   it('finds the links', () => {
     // A parser that found nothing would make the check below pass vacuously.
