@@ -7,23 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readmeInstall } from '../e2e/readmeInstall';
-
-const ROOT = path.resolve(__dirname, '..');
+import { DOC_PAGES, readPage, ROOT } from './__testUtils__/docPages';
 
 /** README.md stays a five-minute read: about 300 lines, with a little room. */
 const README_MAX_LINES = 320;
-
-/** README.md and every docs/*.md, as paths from the repository's root. */
-const PAGES = [
-  'README.md',
-  ...fs
-    .readdirSync(path.join(ROOT, 'docs'))
-    .filter(name => name.endsWith('.md'))
-    .sort()
-    .map(name => `docs/${name}`),
-];
-
-const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
 /** The page's lines outside fenced code blocks, with their 1-based line numbers. */
 function proseLines(text: string): Array<{ line: number; text: string }> {
@@ -103,7 +90,7 @@ function brokenLink(link: Link): string | undefined {
   }
   if (anchor === undefined) return undefined;
   if (!targetFile.endsWith('.md')) return `an anchor into ${targetFile}, which is not a page`;
-  if (!anchors(read(targetFile)).has(decodeURIComponent(anchor))) {
+  if (!anchors(readPage(targetFile)).has(decodeURIComponent(anchor))) {
     return `no heading in ${targetFile} has the anchor #${anchor}`;
   }
   return undefined;
@@ -111,7 +98,7 @@ function brokenLink(link: Link): string | undefined {
 
 describe('README.md, docs/ and CHANGELOG.md', () => {
   // CHANGELOG.md ships in the package too; its links must resolve like the pages'.
-  const all = [...PAGES, 'CHANGELOG.md'].flatMap(file => links(read(file), file));
+  const all = [...DOC_PAGES, 'CHANGELOG.md'].flatMap(file => links(readPage(file), file));
 
   it('finds the links', () => {
     // A parser that found nothing would make the check below pass vacuously.
@@ -129,9 +116,9 @@ describe('README.md, docs/ and CHANGELOG.md', () => {
 
   it('links every docs page from README.md', () => {
     const linked = new Set(
-      links(read('README.md'), 'README.md').map(l => path.posix.normalize(l.target.split('#')[0])),
+      links(readPage('README.md'), 'README.md').map(l => path.posix.normalize(l.target.split('#')[0])),
     );
-    expect(PAGES.filter(page => page !== 'README.md' && !linked.has(page))).toEqual([]);
+    expect(DOC_PAGES.filter(page => page !== 'README.md' && !linked.has(page))).toEqual([]);
   });
 
   it("copies README's comparison rows from docs/comparison.md word for word", () => {
@@ -146,20 +133,20 @@ describe('README.md, docs/ and CHANGELOG.md', () => {
           .map(line => line.replace(/\]\([^)]*\)/g, ']').split('|').slice(1, -1).map(cell => cell.trim()))
           .map(cells => [cells[0], cells.slice(1).join(' | ')] as const),
       );
-    const full = rows(read('docs/comparison.md'));
-    const shared = [...rows(read('README.md'))].filter(([first]) => first && full.has(first));
+    const full = rows(readPage('docs/comparison.md'));
+    const shared = [...rows(readPage('README.md'))].filter(([first]) => first && full.has(first));
     expect(shared.length).toBeGreaterThanOrEqual(5);
     expect(shared.filter(([first, rest]) => full.get(first) !== rest)).toEqual([]);
   });
 
   it("has the install blocks the install test reads, naming the tarball npm pack writes", () => {
     // e2e/installTest.ts runs them in CI minutes later; a broken marker fails here first.
-    const pkg = JSON.parse(read('package.json'));
-    expect(readmeInstall(read('README.md')).tarball).toBe(`${pkg.name}-${pkg.version}.tgz`);
+    const pkg = JSON.parse(readPage('package.json'));
+    expect(readmeInstall(readPage('README.md')).tarball).toBe(`${pkg.name}-${pkg.version}.tgz`);
   });
 
   it('keeps README.md short', () => {
-    const lines = read('README.md').split('\n').length;
+    const lines = readPage('README.md').split('\n').length;
     expect([lines, lines <= README_MAX_LINES]).toEqual([lines, true]);
   });
 });

@@ -11,25 +11,13 @@
  *   `accountId` but has no `aws:` section gets an `aws.accounts` entry for it (the
  *   examples show the `proxysigv4` section only).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { parse } from 'yaml';
 import { ConfigReader } from '@backstage/config';
-import { loadConfigSchema } from '@backstage/config-loader';
 import { JsonObject } from '@backstage/types';
 import { ProxyConfigError, readProxyConfig } from './readRoutes';
+import { APP_SECTIONS, ConfigSchema, loadStrictConfigSchema } from '../__testUtils__/configCheck';
+import { DOC_PAGES, readPage } from '../__testUtils__/docPages';
 
-const ROOT = path.resolve(__dirname, '../..');
-
-/** The pages that may hold examples: README.md and every docs/*.md, as paths from the root. */
-const PAGES = [
-  'README.md',
-  ...fs
-    .readdirSync(path.join(ROOT, 'docs'))
-    .filter(name => name.endsWith('.md'))
-    .sort()
-    .map(name => `docs/${name}`),
-];
 
 /** The worked examples page: every route there states its service and region. */
 const WORKED_EXAMPLES = 'docs/examples.md';
@@ -128,22 +116,16 @@ function configOf(example: Example, unset?: 'lax'): JsonObject {
   return root;
 }
 
-const examples = PAGES.flatMap(file =>
-  readmeExamples(fs.readFileSync(path.join(ROOT, file), 'utf8'), file),
-);
+const examples = DOC_PAGES.flatMap(file => readmeExamples(readPage(file), file));
 
 /** `docs/x.md:12`, for test names and failure messages. */
 const where = (example: Example) => `${example.file}:${example.line}`;
 
 describe('configuration examples in README.md and docs/', () => {
   // The schema `backstage-cli config:check --strict` applies (see configSchema.test.ts).
-  let schema: Awaited<ReturnType<typeof loadConfigSchema>>;
+  let schema: ConfigSchema;
   beforeAll(async () => {
-    schema = await loadConfigSchema({
-      dependencies: [],
-      packagePaths: [path.join(ROOT, 'package.json')],
-      noUndeclaredProperties: true, // what --strict adds
-    });
+    schema = await loadStrictConfigSchema();
   }, 120_000);
 
   it('finds the examples on every page that has them', () => {
@@ -175,13 +157,8 @@ describe('configuration examples in README.md and docs/', () => {
     (_where, example) => {
       const root = configOf(example);
       const lax = configOf(example, 'lax');
-      // Backstage's own sections that config:check requires of any app.
-      const app = {
-        app: { baseUrl: 'http://localhost:3000' },
-        backend: { baseUrl: 'http://localhost:7007', listen: { port: 7007 }, database: { client: 'better-sqlite3', connection: ':memory:' } },
-      };
-      expect(() => schema.process([{ context: where(example), data: { ...app, ...root } }])).not.toThrow();
-      expect(() => schema.process([{ context: where(example), data: { ...app, ...lax } }])).not.toThrow();
+      expect(() => schema.process([{ context: where(example), data: { ...APP_SECTIONS, ...root } }])).not.toThrow();
+      expect(() => schema.process([{ context: where(example), data: { ...APP_SECTIONS, ...lax } }])).not.toThrow();
     },
   );
 
