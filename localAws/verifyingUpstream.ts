@@ -29,6 +29,12 @@ export interface ReceivedRequest {
   aws4?: Aws4Trace;
   /** The local port of the connection the request came on (to count connections). */
   remotePort?: number;
+  /**
+   * The access key id the request claims to be signed with (Authorization's `Credential=`,
+   * or a presigned URL's `X-Amz-Credential`), verified or not: with LocalSts.sessionOf, which
+   * session signed it.
+   */
+  accessKeyId?: string;
 }
 
 /** What aws4, the second implementation, computes for a request as it arrived. */
@@ -153,6 +159,16 @@ export function verifySignature(
   return { service, region, signedHeaders, aws4: aws4Trace };
 }
 
+/** The access key id in Authorization's `Credential=` or the query's `X-Amz-Credential`. */
+function claimedAccessKeyId(req: http.IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  const fromHeader = typeof auth === 'string' ? /Credential=([^/,\s]+)\//.exec(auth)?.[1] : undefined;
+  if (fromHeader) return fromHeader;
+  const query = (req.url ?? '').split('?')[1];
+  const credential = query ? new URLSearchParams(query).get('X-Amz-Credential') : null;
+  return credential?.split('/')[0] || undefined;
+}
+
 export interface VerifyingUpstream {
   url: string;
   port: number;
@@ -226,6 +242,7 @@ export async function startVerifyingUpstream(
         signedHeaders: check.signedHeaders,
         aws4: check.aws4,
         remotePort: req.socket.remotePort,
+        accessKeyId: claimedAccessKeyId(req),
       };
       received.push(entry);
       upstream.handler!(req, res, entry);
