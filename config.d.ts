@@ -57,7 +57,7 @@ export interface Config {
      *
      * @visibility backend
      * @if {"type": "object"}
-     * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "unsignedPayload", "timeout", "debug", "dangerouslyAllowHttp"]}}
+     * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "sessionPerCaller", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "unsignedPayload", "timeout", "debug", "dangerouslyAllowHttp"]}}
      * @else {"type": "string", "pattern": "^\\s*(?:x\\s*$|[A-Za-z][A-Za-z0-9+.-]*:)"}
      */
     [route: string]:
@@ -126,12 +126,73 @@ export interface Config {
           /**
            * Session name for `roleArn`; 2 to 64 characters of letters, digits and
            * `+=,.@-`. It appears in the assumed-role ARN and in CloudTrail. Only with
-           * `roleArn`, not with `credentialsEndpoint`. Default `backstage-proxy-sigv4`.
+           * `roleArn`, not with `credentialsEndpoint`, nor with `sessionPerCaller` (which
+           * names each session after its caller). Default `backstage-proxy-sigv4`.
            *
            * @visibility backend
            * @pattern ^\s*(?:x|[\w+=,.@-]{2,64})\s*$
            */
           roleSessionName?: string;
+          /**
+           * One role session per Backstage caller, named after the caller
+           * (`user:default/jane.doe` is `jane.doe`, `plugin:catalog` is `plugin+catalog`), so
+           * that CloudTrail names the person and IAM policies can scope by user and group.
+           * `true` is `{ sourceIdentity: true, sessionTags: true }`. With `roleArn` or
+           * `credentialsEndpoint` (whose request then names the caller), on routes that
+           * need Backstage credentials. The role's trust policy must allow
+           * `sts:SetSourceIdentity` (for `sourceIdentity`) and `sts:TagSession` (for
+           * `sessionTags`). See docs/credentials.md.
+           *
+           * @visibility backend
+           * @if {"type": "object"}
+           * @then {"type": "object", "propertyNames": {"enum": ["sourceIdentity", "sessionTags", "transitiveTags", "maxCallers", "maxGroupTags"]}}
+           */
+          sessionPerCaller?:
+            | boolean
+            | {
+                /**
+                 * Set SourceIdentity to the caller's name: kept through role chaining,
+                 * recorded by CloudTrail, checkable with `aws:SourceIdentity`. Default true.
+                 *
+                 * @visibility backend
+                 */
+                sourceIdentity?: boolean;
+                /**
+                 * Session tags naming the caller (`backstage-caller`, `backstage-user`) and
+                 * their groups (`backstage-group-1`...), for `aws:PrincipalTag` in policies.
+                 * Default true.
+                 *
+                 * @visibility backend
+                 */
+                sessionTags?: boolean;
+                /**
+                 * Make the session tags transitive (they pass on through role chaining).
+                 * Needs `sessionTags`. Default false.
+                 *
+                 * @visibility backend
+                 */
+                transitiveTags?: boolean;
+                /**
+                 * The most callers whose sessions are kept, from 1 to 100000; the least
+                 * recently used is dropped first. Default 1000.
+                 *
+                 * @visibility backend
+                 * @minimum 1
+                 * @maximum 100000
+                 * @multipleOf 1
+                 */
+                maxCallers?: number;
+                /**
+                 * The most group tags per session, from 0 to 45; further groups are left
+                 * out (`backstage-groups` is then `partial`). Default 40.
+                 *
+                 * @visibility backend
+                 * @minimum 0
+                 * @maximum 45
+                 * @multipleOf 1
+                 */
+                maxGroupTags?: number;
+              };
           /**
            * Lifetime of the assumed role's credentials, in seconds, from 900 to 43200.
            * STS refuses more than the role's maximum session duration, and more than an
@@ -164,7 +225,8 @@ export interface Config {
           stsEndpoint?: string;
           /**
            * Get this route's credentials from a self-hosted credentials endpoint instead of
-           * AWS: the plugin POSTs `{"role_arn", "external_id", "region", "service"}` as JSON
+           * AWS: the plugin POSTs `{"role_arn", "external_id", "region", "service"}` (with
+           * `sessionPerCaller`, also `"caller"`) as JSON
            * and reads `accessKeyId`, `secretAccessKey`, `sessionToken` and an expiry from the
            * answer (the expiry as an ISO date or Unix seconds; one hour when absent). Takes
            * precedence over every other credential source; not allowed with `accountId`,

@@ -6,6 +6,21 @@ import { createRouter } from './service/router';
 import { routePermission } from './access/admitCaller';
 import { routeCheckPermission } from './access/routeCheckPermission';
 import { OPERATION_PROTOCOL_SERVICES } from './access/operations';
+import { RouteConfig } from './config/types';
+
+/** How a route's start-up line says it makes a session per caller. */
+function perCallerNote(route: RouteConfig): string | undefined {
+  const source = route.credentialSource;
+  if ((source.kind !== 'role' && source.kind !== 'endpoint') || !source.sessionPerCaller) {
+    return undefined;
+  }
+  const { sourceIdentity, sessionTags, transitiveTags } = source.sessionPerCaller;
+  const parts = [
+    sourceIdentity && 'SourceIdentity',
+    sessionTags && (transitiveTags ? 'transitive session tags' : 'session tags'),
+  ].filter(Boolean);
+  return `a session per caller${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
 
 /**
  * The path of a route as an auth policy path. Backstage reads policy paths as path-to-regexp
@@ -33,6 +48,7 @@ export const proxySigV4Plugin = createBackendPlugin({
         permissions: coreServices.permissions,
         permissionsRegistry: coreServices.permissionsRegistry,
         auditor: coreServices.auditor,
+        userInfo: coreServices.userInfo,
       },
       async init({
         config,
@@ -43,8 +59,9 @@ export const proxySigV4Plugin = createBackendPlugin({
         permissions,
         permissionsRegistry,
         auditor,
+        userInfo,
       }) {
-        const proxy = createRouter({ config, logger, httpAuth, permissions, auditor });
+        const proxy = createRouter({ config, logger, httpAuth, permissions, auditor, userInfo });
         const named = proxy.routes.flatMap(r => (r.permission ? [r.permission] : []));
         // Listed in the permission framework's metadata, for policy authors and tools.
         permissionsRegistry.addPermissions([
@@ -85,6 +102,7 @@ export const proxySigV4Plugin = createBackendPlugin({
             route.credentialsPolicy === 'user-cookie' && 'user cookie accepted for GET and HEAD',
             route.permission && `permission ${route.permission}`,
             route.allowedOperations && `operations ${route.allowedOperations.join(' ')}`,
+            perCallerNote(route),
           ].filter(Boolean);
           logger.info(
             `proxysigv4 route ${route.route || '/'} -> ${route.target} (service ${route.service}, region ${route.region}${notes.map(n => `, ${n}`).join('')})`,

@@ -25,6 +25,11 @@ export interface AuditedRequest {
   responseBytes: number;
   /** Set when the proxy answered with an error of its own, or could not finish. */
   error?: Error;
+  /**
+   * The AWS session a `sessionPerCaller` route signed with: CloudTrail shows the session
+   * name in `userIdentity.arn` and the SourceIdentity in `sourceIdentity`.
+   */
+  awsSession?: { roleSessionName: string; sourceIdentity?: string };
 }
 
 function describeCaller(credentials: BackstageCredentials | undefined): string {
@@ -98,6 +103,7 @@ export function auditRequest(
       status: res.headersSent ? res.statusCode : null,
       requestBytes: audited.requestBytes,
       responseBytes: audited.responseBytes,
+      ...(audited.awsSession ? { awsSession: audited.awsSession } : {}),
     };
     let error = audited.error;
     if (!error && !complete) {

@@ -26,6 +26,7 @@ import {
   METHODS,
   readProxyConfig,
   ROUTE_FIELDS,
+  SESSION_PER_CALLER_FIELDS,
   TOP_LEVEL_KEYS,
 } from './readRoutes';
 import { fcParameters } from '../__testUtils__/fcSettings';
@@ -84,6 +85,12 @@ describe('config:check accepts every valid form', () => {
       '/account': { target: API, accountId: '123456789012' },
       '/table': { target: 'https://dynamodb.eu-west-1.amazonaws.com', allowedOperations: ['GetItem', 'Query'] },
       '/endpoint': { target: API, credentialsEndpoint: { url: 'https://creds.internal', headers: { 'x-api-key': 'k' } } },
+      '/per-caller': {
+        target: API, roleArn: ROLE,
+        sessionPerCaller: { sourceIdentity: true, sessionTags: true, transitiveTags: true, maxCallers: 500, maxGroupTags: 45 },
+      },
+      '/per-caller-short': { target: API, roleArn: ROLE, sessionPerCaller: true },
+      '/per-caller-endpoint': { target: API, credentialsEndpoint: { url: 'https://creds.internal' }, sessionPerCaller: { sessionTags: false } },
     }],
   ])('%s', (_, section) => {
     expect(read(section)).toBeUndefined();
@@ -98,6 +105,9 @@ describe('config:check refuses what the plugin would refuse at start', () => {
     ['a field in the wrong case', { '/r': { target: API, roleARN: ROLE } }, /propertyName=roleARN\b/],
     ['a misspelt section setting', { allowUnauthenticatedRequest: true }, /propertyName=allowUnauthenticatedRequest\b/],
     ['a misspelt credentialsEndpoint field', { '/r': { target: API, credentialsEndpoint: { url: 'https://c.internal', header: {} } } }, /propertyName=header\b/],
+    ['a misspelt sessionPerCaller field', { '/r': { target: API, roleArn: ROLE, sessionPerCaller: { sessionTag: true } } }, /propertyName=sessionTag\b/],
+    ['a word for sessionPerCaller', { '/r': { target: API, roleArn: ROLE, sessionPerCaller: 'yes' } }, /sessionPerCaller/],
+    ['too many callers', { '/r': { target: API, roleArn: ROLE, sessionPerCaller: { maxCallers: 100001 } } }, /sessionPerCaller\/maxCallers/],
     // Malformed values, including numbers where a string is due.
     ['a number for a region', { '/r': { target: API, region: 7 } }, /must match pattern[^;]*\/r\/region/],
     ['a region with a space inside', { '/r': { target: API, region: 'eu west 1' } }, /must match pattern[^;]*\/r\/region/],
@@ -201,6 +211,9 @@ describe('the schema says what the reader says', () => {
     expect([...union.then.propertyNames.enum].sort()).toEqual([...ROUTE_FIELDS].sort());
     expect(Object.keys(route.properties).sort()).toEqual([...ROUTE_FIELDS].sort());
     expect(route.properties.credentialsEndpoint.propertyNames.enum).toEqual([...CREDENTIALS_ENDPOINT_FIELDS]);
+    expect(route.properties.sessionPerCaller.then.propertyNames.enum).toEqual([...SESSION_PER_CALLER_FIELDS]);
+    const perCaller = route.properties.sessionPerCaller.anyOf.find((s: any) => s.type === 'object');
+    expect(Object.keys(perCaller.properties).sort()).toEqual([...SESSION_PER_CALLER_FIELDS].sort());
   });
 
   it("gives each patterned field the reader's pattern, with the spaces the reader trims", () => {
@@ -222,7 +235,16 @@ describe('the schema says what the reader says', () => {
 
   it("gives each number field the reader's range, whole numbers only", () => {
     const { route } = ourSchema();
-    const ranged = Object.entries(route.properties as Record<string, { type?: string; minimum?: number; maximum?: number; multipleOf?: number }>)
+    type Field = { type?: string; minimum?: number; maximum?: number; multipleOf?: number };
+    // sessionPerCaller is `true`, `false` or an object whose numbers are named `sessionPerCaller.<field>`.
+    const perCaller = route.properties.sessionPerCaller.anyOf.find((s: any) => s.type === 'object');
+    const fields: [string, Field][] = [
+      ...Object.entries(route.properties as Record<string, Field>),
+      ...Object.entries(perCaller.properties as Record<string, Field>).map(
+        ([name, field]): [string, Field] => [`sessionPerCaller.${name}`, field],
+      ),
+    ];
+    const ranged = fields
       .filter(([, field]) => field.type === 'number')
       .map(([name, field]) => [name, [field.minimum, field.maximum, field.multipleOf]]);
     const expected = Object.entries(FIELD_RANGES).map(([name, [min, max]]) => [name, [min, max, 1]]);

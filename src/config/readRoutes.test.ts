@@ -355,3 +355,69 @@ describe('readProxyConfig', () => {
     expect(() => read(config)).toThrow(message);
   });
 });
+
+describe('sessionPerCaller', () => {
+  const ROLE = 'arn:aws:iam::123456789012:role/team-data';
+  const API = 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod';
+
+  it('reads true as SourceIdentity and session tags, with the default bounds', () => {
+    expect(readRoute({ target: API, roleArn: ROLE, sessionPerCaller: true }).credentialSource).toMatchObject({
+      kind: 'role',
+      sessionPerCaller: {
+        sourceIdentity: true,
+        sessionTags: true,
+        transitiveTags: false,
+        maxCallers: 1000,
+        maxGroupTags: 40,
+      },
+    });
+  });
+
+  it('reads each part of the object form; a part left out is on, false is off', () => {
+    const source = readRoute({
+      target: API,
+      roleArn: ROLE,
+      sessionPerCaller: { sessionTags: false, maxCallers: 5, maxGroupTags: 0 },
+    }).credentialSource;
+    expect(source).toMatchObject({
+      sessionPerCaller: { sourceIdentity: true, sessionTags: false, transitiveTags: false, maxCallers: 5, maxGroupTags: 0 },
+    });
+    expect(readRoute({ target: API, roleArn: ROLE, sessionPerCaller: false }).credentialSource).not.toHaveProperty('sessionPerCaller');
+    expect(readRoute({ target: API, roleArn: ROLE }).credentialSource).not.toHaveProperty('sessionPerCaller');
+  });
+
+  it('is accepted with a credentials endpoint and on user-cookie routes', () => {
+    expect(
+      readRoute({ target: API, credentialsEndpoint: { url: 'https://creds.internal' }, sessionPerCaller: true }).credentialSource,
+    ).toMatchObject({ kind: 'endpoint', sessionPerCaller: { sourceIdentity: true } });
+    expect(
+      readRoute({ target: 'https://b.s3.eu-west-1.amazonaws.com', roleArn: ROLE, credentials: 'user-cookie', sessionPerCaller: true }),
+    ).toMatchObject({ credentialsPolicy: 'user-cookie', credentialSource: { sessionPerCaller: { sessionTags: true } } });
+  });
+
+  it.each<[string, JsonObject, RegExp]>([
+    ['without a role', { target: API, sessionPerCaller: true }, /\['\/r'\]\.sessionPerCaller: needs roleArn or credentialsEndpoint/],
+    ['with an account but no role', { target: API, accountId: '123456789012', sessionPerCaller: true }, /sessionPerCaller: needs roleArn/],
+    ['on an open route', { target: API, roleArn: ROLE, credentials: 'dangerously-allow-unauthenticated', sessionPerCaller: true }, /sessionPerCaller: needs callers with Backstage credentials[^]*credentials: dangerously-allow-unauthenticated/],
+    ['with a fixed session name', { target: API, roleArn: ROLE, roleSessionName: 'fixed', sessionPerCaller: true }, /roleSessionName: is set by sessionPerCaller/],
+    ['transitive tags without tags', { target: API, roleArn: ROLE, sessionPerCaller: { sessionTags: false, transitiveTags: true } }, /sessionPerCaller\.transitiveTags: needs sessionTags/],
+    ['an unknown field', { target: API, roleArn: ROLE, sessionPerCaller: { sourceIdentities: true } }, /sessionPerCaller\.sourceIdentities: unknown field; known fields are sourceIdentity, sessionTags/],
+    ['a word', { target: API, roleArn: ROLE, sessionPerCaller: 'yes' }, /sessionPerCaller: must be true, false, or an object/],
+    ['a string flag', { target: API, roleArn: ROLE, sessionPerCaller: { sessionTags: 'true' } }, /sessionPerCaller\.sessionTags: must be true or false/],
+    ['no callers', { target: API, roleArn: ROLE, sessionPerCaller: { maxCallers: 0 } }, /sessionPerCaller\.maxCallers: must be a whole number from 1 to 100000/],
+    ['a fraction of a caller', { target: API, roleArn: ROLE, sessionPerCaller: { maxCallers: 1.5 } }, /maxCallers: must be a whole number/],
+    ['more group tags than AWS allows', { target: API, roleArn: ROLE, sessionPerCaller: { maxGroupTags: 46 } }, /sessionPerCaller\.maxGroupTags: must be a whole number from 0 to 45/],
+  ])('refuses %s', (_, route, message) => {
+    expect(() => readRoute(route)).toThrow(message);
+  });
+
+  it('refuses it on a route the Segment switch opens, naming the switch', () => {
+    expect(() =>
+      read({ allowUnauthenticatedRequests: true, '/r': { target: API, roleArn: ROLE, sessionPerCaller: true } }),
+    ).toThrow(/sessionPerCaller: needs callers with Backstage credentials[^]*proxysigv4\.allowUnauthenticatedRequests: true/);
+    // A permission closes the route again, and then it is accepted.
+    expect(
+      read({ allowUnauthenticatedRequests: true, '/r': { target: API, roleArn: ROLE, permission: 'p.use', sessionPerCaller: true } }).routes[0].credentialsPolicy,
+    ).toBe('require');
+  });
+});

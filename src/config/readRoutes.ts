@@ -10,10 +10,13 @@ import {
   CredentialSourceConfig,
   CredentialsPolicy,
   DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_MAX_CALLERS,
+  DEFAULT_MAX_GROUP_TAGS,
   DEFAULT_ROLE_SESSION_NAME,
   DEFAULT_TIMEOUT_MS,
   ROUTE_CHECK_PATH,
   RouteConfig,
+  SessionPerCaller,
   StsTarget,
 } from './types';
 
@@ -36,6 +39,7 @@ export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'accountId',
   'roleArn',
   'roleSessionName',
+  'sessionPerCaller',
   'externalId',
   'durationSeconds',
   'stsRegion',
@@ -125,7 +129,18 @@ export const FIELD_RANGES: Readonly<Record<string, readonly [number, number]>> =
   durationSeconds: [900, 43200],
   maxBodySize: [0, 2 ** 31 - 1],
   timeout: [1, 3_600_000],
+  'sessionPerCaller.maxCallers': [1, 100_000],
+  // 50 session tags at most, less the caller's own five (caller, type, user, actor, groups).
+  'sessionPerCaller.maxGroupTags': [0, 45],
 };
+/** The fields of a route's `sessionPerCaller` object. */
+export const SESSION_PER_CALLER_FIELDS: ReadonlySet<string> = new Set([
+  'sourceIdentity',
+  'sessionTags',
+  'transitiveTags',
+  'maxCallers',
+  'maxGroupTags',
+]);
 /** The fields of a route's `credentialsEndpoint`. */
 export const CREDENTIALS_ENDPOINT_FIELDS: ReadonlySet<string> = new Set(['url', 'headers']);
 
@@ -440,6 +455,19 @@ function readRoute(
   if (credentials !== undefined) {
     credentialsPolicy = credentials as CredentialsPolicy;
   }
+  const sessionPerCaller = readSessionPerCaller(fields?.sessionPerCaller, fail);
+  if (sessionPerCaller) {
+    if (credentialSource.kind !== 'role' && credentialSource.kind !== 'endpoint') {
+      fail('sessionPerCaller', 'needs roleArn or credentialsEndpoint: without a role there is no session to name the caller in');
+    }
+    if (credentialsPolicy === 'dangerously-allow-unauthenticated') {
+      fail('sessionPerCaller', `needs callers with Backstage credentials to name; this route accepts unauthenticated requests (${credentials === undefined ? 'proxysigv4.allowUnauthenticatedRequests: true' : 'credentials: dangerously-allow-unauthenticated'})`);
+    }
+    if (roleSessionName !== undefined) {
+      fail('roleSessionName', 'is set by sessionPerCaller (each session is named after its caller); remove roleSessionName');
+    }
+    credentialSource = { ...credentialSource, sessionPerCaller } as CredentialSourceConfig;
+  }
   // Any site can make a signed-in browser send a GET with the cookie (<img src>). That is
   // harmless only where every GET reads: S3 (its GETs and HEADs are all reads, response-*
   // overrides included). A query-protocol API deletes on GET /?Action=DeleteQueue, and an
@@ -644,6 +672,59 @@ function endpointUrl(field: string, text: string, fail: Fail, originOnly: boolea
 }
 
 /** Reads `credentialsEndpoint: { url, headers }`. Header values are secrets: never echoed. */
+/**
+ * Reads `sessionPerCaller`: `true` (SourceIdentity and session tags), `false` (off), or an
+ * object choosing each part. With both parts off, each caller still gets a session of their
+ * own, named after them (no extra trust-policy permission needed).
+ */
+function readSessionPerCaller(value: unknown, fail: Fail): SessionPerCaller | undefined {
+  const field = 'sessionPerCaller';
+  if (value === undefined || value === false) return undefined;
+  const defaults: SessionPerCaller = {
+    sourceIdentity: true,
+    sessionTags: true,
+    transitiveTags: false,
+    maxCallers: DEFAULT_MAX_CALLERS,
+    maxGroupTags: DEFAULT_MAX_GROUP_TAGS,
+  };
+  if (value === true) return defaults;
+  if (!isObject(value)) {
+    return fail(field, 'must be true, false, or an object with sourceIdentity, sessionTags, transitiveTags, maxCallers, maxGroupTags');
+  }
+  for (const key of Object.keys(value)) {
+    if (!SESSION_PER_CALLER_FIELDS.has(key)) {
+      fail(`${field}.${key}`, `unknown field; known fields are ${[...SESSION_PER_CALLER_FIELDS].join(', ')}`);
+    }
+  }
+  const flag = (key: 'sourceIdentity' | 'sessionTags' | 'transitiveTags', fallback: boolean) => {
+    const v = value[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') fail(`${field}.${key}`, 'must be true or false');
+    return v as boolean;
+  };
+  const whole = (key: 'maxCallers' | 'maxGroupTags', fallback: number) => {
+    const v = value[key];
+    if (v === undefined) return fallback;
+    const [min, max] = FIELD_RANGES[`${field}.${key}`];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      fail(`${field}.${key}`, `must be a whole number from ${min} to ${max}`);
+    }
+    return v as number;
+  };
+  // An object written out means what it says: a part left out is on, as with `true`.
+  const chosen: SessionPerCaller = {
+    sourceIdentity: flag('sourceIdentity', true),
+    sessionTags: flag('sessionTags', true),
+    transitiveTags: flag('transitiveTags', false),
+    maxCallers: whole('maxCallers', DEFAULT_MAX_CALLERS),
+    maxGroupTags: whole('maxGroupTags', DEFAULT_MAX_GROUP_TAGS),
+  };
+  if (chosen.transitiveTags && !chosen.sessionTags) {
+    fail(`${field}.transitiveTags`, 'needs sessionTags: there are no tags to pass on');
+  }
+  return chosen;
+}
+
 function readCredentialsEndpoint(value: unknown, fail: Fail) {
   const field = 'credentialsEndpoint';
   if (!isObject(value)) {

@@ -33,20 +33,52 @@ export interface CredentialsEndpointSource {
   service: string;
 }
 
+/**
+ * `sessionPerCaller`: one role session per Backstage caller, named after the caller
+ * (role session name and, with `sourceIdentity`, SourceIdentity), with session tags that
+ * name the caller and, for users, their groups.
+ */
+export interface SessionPerCaller {
+  /** Set SourceIdentity to the caller's name (needs sts:SetSourceIdentity in the trust policy). */
+  sourceIdentity: boolean;
+  /** Send session tags naming the caller and their groups (needs sts:TagSession). */
+  sessionTags: boolean;
+  /** Make the session tags transitive, so that they pass through role chaining. */
+  transitiveTags: boolean;
+  /** The most callers whose sessions are kept; the least recently used is dropped. */
+  maxCallers: number;
+  /** The most group tags (`backstage-group-N`) per session; more groups are left out. */
+  maxGroupTags: number;
+}
+
+export const DEFAULT_MAX_CALLERS = 1000;
+export const DEFAULT_MAX_GROUP_TAGS = 40;
+
+/** An assumed role: AssumeRole with the main account's or `accountId`'s credentials. */
+export interface RoleCredentialSource {
+  kind: 'role';
+  roleArn: string;
+  externalId?: string;
+  /** The session name; with `sessionPerCaller`, each caller's name replaces it. */
+  roleSessionName: string;
+  durationSeconds?: number;
+  sts: StsTarget;
+  /** The credentials that assume the role: the main account or `accountId`'s. */
+  source: BaseCredentialSource;
+  sessionPerCaller?: SessionPerCaller;
+}
+
+/** A self-hosted credentials endpoint as a route's credential source. */
+export type EndpointCredentialSource = { kind: 'endpoint' } & CredentialsEndpointSource & {
+  /** With it, each call names the caller, and the credentials are cached per caller. */
+  sessionPerCaller?: SessionPerCaller;
+};
+
 /** Where a route's AWS credentials come from. */
 export type CredentialSourceConfig =
   | BaseCredentialSource
-  | {
-      kind: 'role';
-      roleArn: string;
-      externalId?: string;
-      roleSessionName: string;
-      durationSeconds?: number;
-      sts: StsTarget;
-      /** The credentials that assume the role: the main account or `accountId`'s. */
-      source: BaseCredentialSource;
-    }
-  | ({ kind: 'endpoint' } & CredentialsEndpointSource);
+  | RoleCredentialSource
+  | EndpointCredentialSource;
 
 /** One proxy route, validated and normalised at start. */
 export interface RouteConfig {

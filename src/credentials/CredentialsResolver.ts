@@ -9,6 +9,8 @@ import { STSClient } from '@aws-sdk/client-sts';
 import {
   BaseCredentialSource,
   CredentialSourceConfig,
+  EndpointCredentialSource,
+  RoleCredentialSource,
   StsTarget,
 } from '../config/types';
 import {
@@ -22,8 +24,18 @@ import {
   CredentialsUnavailableError,
   describeAwsError,
 } from './errors';
-import { assumeRoleFetcher, callerIdentity, createStsClient } from './sts';
+import {
+  assumeRoleFetcher,
+  callerIdentity,
+  createStsClient,
+  isPackedPolicyTooLarge,
+} from './sts';
 import { redactedExcerpt, redactSecrets } from './redact';
+import { CallerSession, CallerSessions, SessionRequest } from './callerSessions';
+import { SessionTag, withoutGroupTags } from './sessionTags';
+
+/** A credential source that can give each caller a session of their own. */
+export type PerCallerSource = RoleCredentialSource | EndpointCredentialSource;
 
 export { CredentialsUnavailableError, describeAwsError } from './errors';
 
@@ -46,6 +58,7 @@ export function credentialSourceKey(source: CredentialSourceConfig): string {
         source.roleSessionName,
         source.durationSeconds ?? null,
         source.sts.endpoint ?? `region:${source.sts.region}`,
+        source.sessionPerCaller ?? null,
       ])}`;
     case 'endpoint':
       return `endpoint:${JSON.stringify([
@@ -55,6 +68,7 @@ export function credentialSourceKey(source: CredentialSourceConfig): string {
         source.externalId ?? null,
         source.region,
         source.service,
+        source.sessionPerCaller ?? null,
       ])}`;
     default:
       throw new Error('unknown credential source');
@@ -80,7 +94,13 @@ export function describeCredentialSource(source: CredentialSourceConfig): string
 /** The outcome of sts:GetCallerIdentity with a route's credentials. */
 export type IdentityCheck =
   | { ok: true; arn: string; account: string }
-  | { ok: false; code: string; message: string };
+  | {
+      ok: false;
+      code: string;
+      message: string;
+      /** The trust-policy permission a per-caller session was refused for. */
+      missingPermission?: string;
+    };
 
 /**
  * The secrets of a credential source's configuration: never in a message, log or answer,
@@ -127,6 +147,8 @@ function redactingFetcher(
       const message = String((error as Error)?.message ?? error);
       const clean = redactSecrets(message, known);
       const code = codeOf(error, known);
+      const missing =
+        error instanceof CredentialsUnavailableError ? error.missingPermission : undefined;
       if (
         error instanceof CredentialsUnavailableError &&
         clean === message &&
@@ -134,16 +156,23 @@ function redactingFetcher(
       ) {
         throw error;
       }
-      throw new CredentialsUnavailableError(clean, undefined, code);
+      throw new CredentialsUnavailableError(clean, undefined, code, missing);
     }
   };
 }
 
 interface Entry {
   cache: CredentialsCache;
-  /** The STS client of an AssumeRole source, destroyed on close. */
-  client?: STSClient;
 }
+
+/** A role's STS client, and the secrets of the source credentials it last signed with. */
+interface StsSource {
+  client: STSClient;
+  /** Redacted from every error of an AssumeRole through this client. */
+  secrets: () => ReadonlyArray<string | undefined>;
+}
+
+const GROUP_TAG = /^backstage-group-\d+$/;
 
 /**
  * The secrets of the `aws` integration's own configuration (the main account's and the
@@ -186,6 +215,8 @@ export interface CredentialsResolverOptions {
  */
 export class CredentialsResolver {
   private readonly entries = new Map<string, Entry>();
+  private readonly stsSources = new Map<string, StsSource>();
+  private readonly callerSessions = new Map<string, CallerSessions>();
   private closed = false;
 
   static fromConfig(
@@ -209,20 +240,53 @@ export class CredentialsResolver {
   }
 
   /**
-   * sts:GetCallerIdentity with the source's credentials, through the route's STS endpoint:
-   * who the route signs as, or why it cannot sign. Never throws.
+   * The session of one caller on a source with `sessionPerCaller`: made on first use (its
+   * credentials fetched when first asked for), kept while the caller is among the
+   * `maxCallers` most recent.
+   */
+  sessionFor(source: PerCallerSource, request: SessionRequest): CallerSession {
+    const key = credentialSourceKey(source);
+    let sessions = this.callerSessions.get(key);
+    if (!sessions) {
+      sessions = new CallerSessions(
+        r => this.createCallerSession(source, r),
+        source.sessionPerCaller!.maxCallers,
+      );
+      if (this.closed) sessions.close();
+      this.callerSessions.set(key, sessions);
+    }
+    return sessions.session(request);
+  }
+
+  /** How many callers' sessions a source holds (for tests and the bench). */
+  sessionCount(source: PerCallerSource): number {
+    return this.callerSessions.get(credentialSourceKey(source))?.size ?? 0;
+  }
+
+  /**
+   * sts:GetCallerIdentity with the source's credentials (or with `cache`'s: a caller's
+   * session), through the route's STS endpoint: who the route signs as, or why it cannot
+   * sign. Never throws.
    */
   async checkIdentity(
     source: CredentialSourceConfig,
     sts: StsTarget,
+    sessionCache?: CredentialsCache,
   ): Promise<IdentityCheck> {
-    const cache = this.forSource(source);
+    const cache = sessionCache ?? this.forSource(source);
     const configured = [...secretsOf(source), ...(this.options.secrets ?? [])];
     let credentials: AwsCredentialIdentity;
     try {
       credentials = await cache.peek();
     } catch (error) {
-      return { ok: false, code: codeOf(error, configured), message: messageOf(error, configured) };
+      const missing =
+        error instanceof CredentialsUnavailableError ? error.missingPermission : undefined;
+      return {
+        ok: false,
+        code: codeOf(error, configured),
+        message: messageOf(error, configured),
+        ...(missing ? { missingPermission: missing } : {}),
+      };
     }
     const client = createStsClient(sts, async () => credentials);
     try {
@@ -241,45 +305,148 @@ export class CredentialsResolver {
     this.closed = true;
     for (const entry of this.entries.values()) {
       entry.cache.close();
-      entry.client?.destroy();
     }
+    for (const sessions of this.callerSessions.values()) {
+      sessions.close();
+    }
+    for (const sts of this.stsSources.values()) {
+      sts.client.destroy();
+    }
+  }
+
+  /** The STS client that assumes a role, one per distinct source; shared by its callers. */
+  private stsSource(source: RoleCredentialSource): StsSource {
+    const key = credentialSourceKey(source);
+    let sts = this.stsSources.get(key);
+    if (!sts) {
+      const sourceCache = this.forSource(source.source);
+      // The source credentials last used to call STS: their secrets are redacted too.
+      let sourceCredentials: AwsCredentialIdentity | undefined;
+      const client = createStsClient(source.sts, async () => {
+        sourceCredentials = await sourceCache.get();
+        return sourceCredentials;
+      });
+      sts = {
+        client,
+        secrets: () => [
+          ...credentialSecrets(sourceCredentials),
+          ...(this.options.secrets ?? []),
+        ],
+      };
+      this.stsSources.set(key, sts);
+    }
+    return sts;
+  }
+
+  /**
+   * A caller's session: AssumeRole named after the caller, with their SourceIdentity and
+   * tags as the source's `sessionPerCaller` says, or a credentials endpoint call that names
+   * them. When STS finds the tags too large once packed, the group tags are left out (fewer
+   * rights, never more) and the call is made once more; the session keeps that choice.
+   */
+  private createCallerSession(
+    source: PerCallerSource,
+    request: SessionRequest,
+  ): CallerSession {
+    const perCaller = source.sessionPerCaller!;
+    const label = `${describeCredentialSource(source)} for caller ${request.identity}`;
+    const { logger } = this.options;
+    // Made below, once its cache is; the fetcher reads and updates its tags.
+    // eslint-disable-next-line prefer-const
+    let session: CallerSession;
+    let fetcher: CredentialsFetcher;
+    let secrets: () => ReadonlyArray<string | undefined> = () => [];
+    if (source.kind === 'role') {
+      const sts = this.stsSource(source);
+      secrets = sts.secrets;
+      const assume = (tags: readonly SessionTag[]) =>
+        assumeRoleFetcher(
+          sts.client,
+          {
+            ...source,
+            roleSessionName: request.identity,
+            sourceIdentity: perCaller.sourceIdentity ? request.identity : undefined,
+            tags,
+            transitiveTagKeys: perCaller.transitiveTags ? tags.map(t => t.Key) : undefined,
+          },
+          sts.secrets,
+          assumed => {
+            session.assumed = assumed;
+          },
+        )();
+      fetcher = async () => {
+        try {
+          return await assume(session.tags);
+        } catch (error) {
+          if (!isPackedPolicyTooLarge(error) || !session.tags.some(t => GROUP_TAG.test(t.Key))) {
+            throw error;
+          }
+          const fewer = withoutGroupTags({ tags: [...session.tags], dropped: [...session.dropped] });
+          session.tags = fewer.tags;
+          session.dropped = fewer.dropped;
+          logger?.warn(
+            `proxysigv4: STS found the session tags of ${label} too large once packed (PackedPolicyTooLarge); its sessions are made without group tags (backstage-groups=partial), so policies that grant through backstage-group-N do not apply to it. The backend's own session's transitive tags (EKS Pod Identity) can take most of the budget; lower sessionPerCaller.maxGroupTags`,
+          );
+          return assume(session.tags);
+        }
+      };
+    } else {
+      fetcher = credentialsEndpointFetcher(source, {
+        identity: request.identity,
+        sourceIdentity: perCaller.sourceIdentity ? request.identity : undefined,
+        tags: request.tags,
+        transitiveTagKeys: perCaller.transitiveTags ? request.tags.map(t => t.Key) : [],
+        caller: request.caller,
+      });
+    }
+    const configured = [...secretsOf(source), ...(this.options.secrets ?? [])];
+    fetcher = redactingFetcher(fetcher, () => [...configured, ...secrets()]);
+    session = {
+      callerKey: request.callerKey,
+      identity: request.identity,
+      fingerprint: request.fingerprint,
+      tags: request.tags,
+      dropped: request.dropped,
+      lastUsed: 0,
+      cache: new CredentialsCache(fetcher, {
+        ...this.options.cache,
+        label,
+        logger,
+        fetchCountsAsUse: false,
+      }),
+    };
+    if (request.dropped.length > 0) {
+      logger?.warn(
+        `proxysigv4: the session of ${label} is made without some tags (fewer rights, never more): ${request.dropped.map(d => `${d.ref} (${d.reason})`).join(', ')}`,
+      );
+    }
+    return session;
   }
 
   private entry(source: CredentialSourceConfig): Entry {
     const key = credentialSourceKey(source);
     let entry = this.entries.get(key);
     if (!entry) {
-      let client: STSClient | undefined;
       let fetcher: CredentialsFetcher;
-      // The source credentials last used to call STS: their secrets are redacted too.
-      let sourceCredentials: AwsCredentialIdentity | undefined;
+      let secrets: () => ReadonlyArray<string | undefined> = () => [];
       if (source.kind === 'role') {
-        const sourceCache = this.forSource(source.source);
-        client = createStsClient(source.sts, async () => {
-          sourceCredentials = await sourceCache.get();
-          return sourceCredentials;
-        });
-        fetcher = assumeRoleFetcher(client, source, () => [
-          ...credentialSecrets(sourceCredentials),
-          ...(this.options.secrets ?? []),
-        ]);
+        const sts = this.stsSource(source);
+        secrets = sts.secrets;
+        fetcher = assumeRoleFetcher(sts.client, source, sts.secrets);
       } else if (source.kind === 'endpoint') {
         fetcher = credentialsEndpointFetcher(source);
       } else {
         fetcher = this.integrationFetcher(source);
       }
       const configured = [...secretsOf(source), ...(this.options.secrets ?? [])];
-      fetcher = redactingFetcher(fetcher, () => [
-        ...configured,
-        ...credentialSecrets(sourceCredentials),
-      ]);
+      fetcher = redactingFetcher(fetcher, () => [...configured, ...secrets()]);
       const cache = new CredentialsCache(fetcher, {
         ...this.options.cache,
         label: describeCredentialSource(source),
         logger: this.options.logger,
       });
       if (this.closed) cache.close();
-      entry = { cache, client };
+      entry = { cache };
       this.entries.set(key, entry);
     }
     return entry;

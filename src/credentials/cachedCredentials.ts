@@ -39,6 +39,12 @@ export interface CredentialsCacheOptions {
   maxRetryDelayMs?: number;
   /** See {@link MIN_FORCED_REFRESH_INTERVAL_MS}. */
   minForcedRefreshIntervalMs?: number;
+  /**
+   * Whether the request that caused a fetch counts as use (default true). False for a
+   * caller's own session: refreshed ahead only when the caller comes back, so that a caller
+   * seen once costs one AssumeRole, not two.
+   */
+  fetchCountsAsUse?: boolean;
 }
 
 /**
@@ -110,7 +116,7 @@ export class CredentialsCache {
       throw this.lastError;
     }
     const credentials = await this.refresh();
-    this.used ||= use;
+    this.used ||= use && this.options.fetchCountsAsUse !== false;
     return credentials;
   }
 

@@ -2,6 +2,18 @@ import { AwsCredentialIdentity } from '@smithy/types';
 import { CredentialsEndpointSource } from '../config/types';
 import { CredentialsFetcher } from './cachedCredentials';
 import { CredentialsUnavailableError } from './errors';
+import { CallerRef } from './callerIdentity';
+import { SessionTag } from './sessionTags';
+
+/** The caller a per-caller endpoint call is for, and the session it asks for. */
+export interface EndpointCaller {
+  caller: CallerRef;
+  /** The role session name to use. */
+  identity: string;
+  sourceIdentity?: string;
+  tags: readonly SessionTag[];
+  transitiveTagKeys: readonly string[];
+}
 
 /** How long the endpoint may take to answer. */
 const ENDPOINT_TIMEOUT_MS = 10_000;
@@ -18,11 +30,26 @@ export function shownEndpoint(url: string): string {
   return new URL(url).origin;
 }
 
+function callerBody(forCaller: EndpointCaller) {
+  const { caller } = forCaller;
+  return {
+    type: caller.type,
+    reference: caller.type === 'user' ? caller.ref : caller.subject,
+    role_session_name: forCaller.identity,
+    source_identity: forCaller.sourceIdentity ?? null,
+    tags: forCaller.tags.map(t => ({ key: t.Key, value: t.Value })),
+    transitive_tag_keys: [...forCaller.transitiveTagKeys],
+  };
+}
+
 /** The endpoint answered more than {@link MAX_ANSWER_BYTES}. */
 class AnswerTooLargeError extends Error {}
 
 /**
  * A fetcher that POSTs `{ role_arn, external_id, region, service }` as JSON to the endpoint
+ * (with `sessionPerCaller`, also `caller`: `{ type, reference, role_session_name,
+ * source_identity, tags: [{ key, value }], transitive_tag_keys }`, which the endpoint is
+ * trusted to apply)
  * with its configured headers, and reads credentials from the answer:
  * `{ accessKeyId, secretAccessKey, sessionToken, expiresAt }`, or the same inside
  * `credentials`, in camelCase, snake_case or PascalCase; the expiry as `expiresAt`,
@@ -32,6 +59,7 @@ class AnswerTooLargeError extends Error {}
  */
 export function credentialsEndpointFetcher(
   source: CredentialsEndpointSource,
+  forCaller?: EndpointCaller,
 ): CredentialsFetcher {
   const where = shownEndpoint(source.url);
   const fail = (what: string, code?: string) =>
@@ -56,6 +84,7 @@ export function credentialsEndpointFetcher(
           external_id: source.externalId ?? null,
           region: source.region,
           service: source.service,
+          ...(forCaller ? { caller: callerBody(forCaller) } : {}),
         }),
         redirect: 'manual',
         signal: AbortSignal.timeout(ENDPOINT_TIMEOUT_MS),

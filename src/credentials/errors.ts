@@ -7,11 +7,17 @@ import { redactedExcerpt } from './redact';
  */
 export class CredentialsUnavailableError extends ServiceUnavailableError {
   readonly code: string;
+  /**
+   * The trust-policy permission STS refused a per-caller session for
+   * (`sts:SetSourceIdentity`, `sts:TagSession`), when that was the reason.
+   */
+  readonly missingPermission?: string;
 
-  constructor(message: string, cause?: unknown, code?: string) {
+  constructor(message: string, cause?: unknown, code?: string, missingPermission?: string) {
     // The cause is not passed on: Backstage would append it, with whatever it holds, to the message.
     super(message);
     this.code = code ?? awsErrorCode(cause) ?? 'CredentialsUnavailable';
+    if (missingPermission !== undefined) this.missingPermission = missingPermission;
   }
 }
 

@@ -6,7 +6,7 @@ import {
 import { AwsCredentialIdentity } from '@smithy/types';
 import { StsTarget } from '../config/types';
 import { CredentialsFetcher } from './cachedCredentials';
-import { CredentialsUnavailableError, describeAwsError } from './errors';
+import { awsErrorCode, CredentialsUnavailableError, describeAwsError } from './errors';
 
 /** How long one STS call may take, connecting and answering, before it fails. */
 const STS_CONNECTION_TIMEOUT_MS = 5_000;
@@ -53,13 +53,56 @@ export function stsEndpointFor(sts: StsTarget): string {
   return endpoint.url.href.replace(/\/$/, '');
 }
 
-/** The parameters of an AssumeRole call, as configured for a route. */
+/** The parameters of an AssumeRole call, as configured for a route (and, per caller, its caller). */
 export interface AssumeRoleParameters {
   roleArn: string;
   externalId?: string;
   roleSessionName: string;
   durationSeconds?: number;
+  /** The caller's name, recorded by CloudTrail and kept through role chaining. */
+  sourceIdentity?: string;
+  /** Session tags, for `aws:PrincipalTag` in policies. */
+  tags?: ReadonlyArray<{ Key: string; Value: string }>;
+  /** Keys of `tags` that pass on to sessions chained from this one. */
+  transitiveTagKeys?: readonly string[];
 }
+
+/** What STS said about a session it issued: its ARN names the session. */
+export interface AssumedSession {
+  /** `arn:aws:sts::<account>:assumed-role/<role>/<session name>`. */
+  arn?: string;
+  sourceIdentity?: string;
+  /** How much of the packed budget the session tags used, in percent, when STS says. */
+  packedPolicySize?: number;
+}
+
+/** The trust-policy permissions that AssumeRole needs for a SourceIdentity or session tags. */
+export type MissingStsPermission = 'sts:SetSourceIdentity' | 'sts:TagSession';
+
+/**
+ * The permission an AssumeRole was refused for, when STS's AccessDenied names one of the
+ * two that a session per caller needs: `... is not authorized to perform:
+ * sts:SetSourceIdentity on resource: ...`.
+ */
+export function missingStsPermission(error: unknown): MissingStsPermission | undefined {
+  if (awsErrorCode(error) !== 'AccessDenied') return undefined;
+  const found = /not authorized to perform:? (sts:SetSourceIdentity|sts:TagSession)\b/i.exec(
+    String((error as Error)?.message ?? ''),
+  );
+  if (!found) return undefined;
+  return found[1].toLowerCase() === 'sts:tagsession' ? 'sts:TagSession' : 'sts:SetSourceIdentity';
+}
+
+/** STS refused the session tags as too large once packed (the SDK names the error with `Exception`). */
+export function isPackedPolicyTooLarge(error: unknown): boolean {
+  const code = awsErrorCode(error);
+  return code === 'PackedPolicyTooLarge' || code === 'PackedPolicyTooLargeException';
+}
+
+const PERMISSION_PARTS: Record<MissingStsPermission, string> = {
+  'sts:SetSourceIdentity': 'sessionPerCaller.sourceIdentity',
+  'sts:TagSession': 'sessionPerCaller.sessionTags',
+};
 
 /**
  * A fetcher that assumes a role with `client` (whose credentials are the source's) on every
@@ -71,6 +114,7 @@ export function assumeRoleFetcher(
   client: STSClient,
   params: AssumeRoleParameters,
   otherSecrets: () => ReadonlyArray<string | undefined> = () => [],
+  onSession?: (session: AssumedSession) => void,
 ): CredentialsFetcher {
   return async () => {
     let answer;
@@ -81,11 +125,26 @@ export function assumeRoleFetcher(
           RoleSessionName: params.roleSessionName,
           ExternalId: params.externalId,
           DurationSeconds: params.durationSeconds,
+          SourceIdentity: params.sourceIdentity,
+          Tags: params.tags?.length ? params.tags.map(t => ({ ...t })) : undefined,
+          TransitiveTagKeys: params.transitiveTagKeys?.length
+            ? [...params.transitiveTagKeys]
+            : undefined,
         }),
       );
     } catch (error) {
+      const described = describeAwsError(error, [params.externalId, ...otherSecrets()]);
+      const missing = missingStsPermission(error);
+      if (missing) {
+        throw new CredentialsUnavailableError(
+          `Could not assume role ${params.roleArn} as ${params.roleSessionName}: the role's trust policy does not allow ${missing}, which sessionPerCaller needs. Add ${missing} to the Action of the trust policy's statement that trusts the Backstage backend (when the backend's own credentials are a role session, that role's permissions policy needs it too), or turn ${PERMISSION_PARTS[missing]} off. ${described}`,
+          error,
+          undefined,
+          missing,
+        );
+      }
       throw new CredentialsUnavailableError(
-        `Could not assume role ${params.roleArn}: ${describeAwsError(error, [params.externalId, ...otherSecrets()])}`,
+        `Could not assume role ${params.roleArn}: ${described}`,
         error,
       );
     }
@@ -101,6 +160,11 @@ export function assumeRoleFetcher(
       sessionToken: c.SessionToken,
       expiration: c.Expiration,
     };
+    onSession?.({
+      arn: answer.AssumedRoleUser?.Arn,
+      sourceIdentity: answer.SourceIdentity,
+      packedPolicySize: answer.PackedPolicySize,
+    });
     return credentials;
   };
 }

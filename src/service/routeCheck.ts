@@ -1,5 +1,8 @@
-import { LoggerService } from '@backstage/backend-plugin-api';
-import { CredentialSourceConfig, RouteConfig } from '../config/types';
+import { BackstageCredentials, LoggerService } from '@backstage/backend-plugin-api';
+import { CredentialSourceConfig, RouteConfig, SessionPerCaller } from '../config/types';
+import { CallerSession } from '../credentials/callerSessions';
+import { callerKey, callerOf } from '../credentials/callerIdentity';
+import { DroppedTag, SessionTag } from '../credentials/sessionTags';
 import {
   CredentialsResolver,
   IdentityCheck,
@@ -18,13 +21,25 @@ export type CredentialSourceReport =
       /** `main-account`, or the account id whose credentials assume the role. */
       assumedWith: string;
       externalId: boolean;
+      sessionPerCaller?: SessionPerCaller;
     }
   | {
       source: 'credentials-endpoint';
       /** Scheme, host and port only. */
       endpoint: string;
       roleArn?: string;
+      sessionPerCaller?: SessionPerCaller;
     };
+
+/** The session a `sessionPerCaller` route makes for the caller who asks. */
+export interface CallerSessionReport {
+  roleSessionName: string;
+  sourceIdentity?: string;
+  tags: readonly SessionTag[];
+  /** Tags left out (fewer rights, never more), and why. */
+  droppedTags: readonly DroppedTag[];
+  transitiveTagKeys: readonly string[];
+}
 
 /** One route in the route check's answer. */
 export interface RouteReport {
@@ -36,6 +51,10 @@ export interface RouteReport {
   /** Present when the route logs canonical requests (`debug: true`). */
   debug?: true;
   check: IdentityCheck;
+  /** `sessionPerCaller` routes: the session of the caller who asked. */
+  session?: CallerSessionReport;
+  /** `sessionPerCaller` routes: `you would sign as <the assumed-role ARN of your session>`. */
+  you?: string;
   /** When the identity check ran (ISO 8601): a live check is reused for {@link ROUTE_CHECK_TTL_MS}. */
   checkedAt: string;
 }
@@ -47,26 +66,50 @@ export interface RouteReport {
  */
 export const ROUTE_CHECK_TTL_MS = 30_000;
 
+/** The most callers whose route check is kept per route. */
+const MAX_CHECKED_CALLERS = 1000;
+
 /**
  * Checks routes for the route check, reusing each route's outcome for a while; concurrent
  * checks of one route share one STS call.
  */
 export class RouteChecker {
-  private readonly recent = new Map<RouteConfig, { until: number; report: Promise<RouteReport> }>();
+  /** Per route, per caller (`''` for routes without a session per caller). */
+  private readonly recent = new Map<
+    RouteConfig,
+    Map<string, { until: number; report: Promise<RouteReport> }>
+  >();
 
   constructor(
     private readonly resolver: CredentialsResolver,
+    /** The caller's session on a `sessionPerCaller` route, undefined on other routes. */
+    private readonly sessionFor: (
+      route: RouteConfig,
+      caller: BackstageCredentials,
+    ) => Promise<CallerSession> | undefined = () => undefined,
     private readonly ttlMs = ROUTE_CHECK_TTL_MS,
   ) {}
 
-  check(route: RouteConfig): Promise<RouteReport> {
+  check(route: RouteConfig, caller?: BackstageCredentials): Promise<RouteReport> {
     const now = Date.now();
-    const cached = this.recent.get(route);
+    const session = caller ? this.sessionFor(route, caller) : undefined;
+    const who = session && caller ? callerKey(callerOf(caller)!) : '';
+    let forRoute = this.recent.get(route);
+    if (!forRoute) {
+      forRoute = new Map();
+      this.recent.set(route, forRoute);
+    }
+    const cached = forRoute.get(who);
     if (cached && now < cached.until) {
       return cached.report;
     }
-    const report = checkRoute(route, this.resolver);
-    this.recent.set(route, { until: now + this.ttlMs, report });
+    if (forRoute.size >= MAX_CHECKED_CALLERS) {
+      // Bounded like the sessions: expired checks go first, then all.
+      for (const [key, entry] of forRoute) if (now >= entry.until) forRoute.delete(key);
+      if (forRoute.size >= MAX_CHECKED_CALLERS) forRoute.clear();
+    }
+    const report = checkRoute(route, this.resolver, session);
+    forRoute.set(who, { until: now + this.ttlMs, report });
     return report;
   }
 }
@@ -86,23 +129,42 @@ function describeSource(source: CredentialSourceConfig): CredentialSourceReport 
           source.source.kind === 'account' ? source.source.accountId : 'main-account',
         // Whether one is set, never its value.
         externalId: source.externalId !== undefined,
+        ...(source.sessionPerCaller ? { sessionPerCaller: source.sessionPerCaller } : {}),
       };
     case 'endpoint':
       return {
         source: 'credentials-endpoint',
         endpoint: shownEndpoint(source.url),
         ...(source.roleArn ? { roleArn: source.roleArn } : {}),
+        ...(source.sessionPerCaller ? { sessionPerCaller: source.sessionPerCaller } : {}),
       };
     default:
       throw new Error('unknown credential source');
   }
 }
 
-/** Checks one route: sts:GetCallerIdentity with its credentials. */
+/**
+ * Checks one route: sts:GetCallerIdentity with its credentials, or, given the session of
+ * the caller who asks (`sessionPerCaller`), with that session's.
+ */
 export async function checkRoute(
   route: RouteConfig,
   resolver: CredentialsResolver,
+  sessionOf?: Promise<CallerSession>,
 ): Promise<RouteReport> {
+  let session: CallerSession | undefined;
+  let check: IdentityCheck | undefined;
+  try {
+    session = await sessionOf;
+  } catch (error) {
+    check = {
+      ok: false,
+      code: (error as { code?: string }).code ?? 'Error',
+      message: String((error as Error)?.message ?? error),
+    };
+  }
+  check ??= await resolver.checkIdentity(route.credentialSource, route.sts, session?.cache);
+  const perCaller = session && (route.credentialSource as { sessionPerCaller?: SessionPerCaller }).sessionPerCaller;
   return {
     route: route.route || '/',
     target: {
@@ -114,7 +176,19 @@ export async function checkRoute(
     credentials: describeSource(route.credentialSource),
     stsEndpoint: stsEndpointFor(route.sts),
     ...(route.debug ? { debug: true as const } : {}),
-    check: await resolver.checkIdentity(route.credentialSource, route.sts),
+    check,
+    ...(session && perCaller
+      ? {
+          session: {
+            roleSessionName: session.identity,
+            ...(perCaller.sourceIdentity ? { sourceIdentity: session.identity } : {}),
+            tags: session.tags,
+            droppedTags: session.dropped,
+            transitiveTagKeys: perCaller.transitiveTags ? session.tags.map(t => t.Key) : [],
+          },
+          ...(check.ok ? { you: `you would sign as ${check.arn}` } : {}),
+        }
+      : {}),
     checkedAt: new Date().toISOString(),
   };
 }
@@ -130,6 +204,11 @@ export async function logRouteChecks(
 ): Promise<void> {
   await Promise.all(
     routes.map(async route => {
+      const source = route.credentialSource;
+      if ((source.kind === 'role' || source.kind === 'endpoint') && source.sessionPerCaller) {
+        await logPerCallerCheck(route, source, resolver, logger);
+        return;
+      }
       const { route: name, check, stsEndpoint } = await checkRoute(route, resolver);
       if (check.ok) {
         logger.info(`proxysigv4 route ${name} signs as ${check.arn}`);
@@ -140,4 +219,34 @@ export async function logRouteChecks(
       }
     }),
   );
+}
+
+/**
+ * A `sessionPerCaller` route has no session until a caller comes: at start, only the
+ * credentials that assume its role are checked (so that starting needs neither
+ * sts:SetSourceIdentity nor sts:TagSession); the route check shows a caller's own session.
+ */
+async function logPerCallerCheck(
+  route: RouteConfig,
+  source: Extract<CredentialSourceConfig, { kind: 'role' | 'endpoint' }>,
+  resolver: CredentialsResolver,
+  logger: LoggerService,
+): Promise<void> {
+  const name = route.route || '/';
+  if (source.kind === 'endpoint') {
+    logger.info(
+      `proxysigv4 route ${name} gets a session per caller from credentials endpoint ${shownEndpoint(source.url)}; checked on each caller's first request (GET /_routes shows yours)`,
+    );
+    return;
+  }
+  const check = await resolver.checkIdentity(source.source, route.sts);
+  if (check.ok) {
+    logger.info(
+      `proxysigv4 route ${name} assumes ${source.roleArn} once per caller, with ${check.arn}; each session is named after its caller (GET /_routes shows yours)`,
+    );
+  } else {
+    logger.warn(
+      `proxysigv4 route ${name}: the credentials that assume ${source.roleArn} for each caller failed their check (sts:GetCallerIdentity at ${stsEndpointFor(route.sts)}) (${check.code}): ${check.message}`,
+    );
+  }
 }

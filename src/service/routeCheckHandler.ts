@@ -60,7 +60,7 @@ export function routeCheckHandler(options: {
       if (only !== undefined && selected.length === 0) {
         throw new NotFoundError(`No proxysigv4 route is configured as ${only}`);
       }
-      const reports = await Promise.all(selected.map(r => checker.check(r)));
+      const reports = await Promise.all(selected.map(r => checker.check(r, credentials)));
       res.setHeader('cache-control', 'no-store');
       res.json({ routes: reports });
     } catch (error) {

@@ -5,6 +5,7 @@ import {
   HttpAuthService,
   LoggerService,
   PermissionsService,
+  UserInfoService,
 } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
 import { NotFoundError } from '@backstage/errors';
@@ -16,18 +17,15 @@ import {
   CredentialsUnavailableError,
   integrationSecrets,
 } from '../credentials/CredentialsResolver';
-import { CredentialsCache } from '../credentials/cachedCredentials';
 import { upstreamPath } from '../endpoint/upstreamPath';
-import { RouteSigner, signingAccessKeyId } from '../signing/signRequest';
+import { signingAccessKeyId } from '../signing/signRequest';
 import { describeSigning, SigningTrace } from '../signing/signingTrace';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { prepareBody } from '../forwarding/body';
 import { responsePolicyFor } from '../forwarding/responseHeaders';
 import {
   clientGone,
-  createAgent,
   forward,
-  UpstreamTarget,
 } from '../forwarding/forward';
 import {
   MethodNotAllowedError,
@@ -41,6 +39,7 @@ import { RouteTable } from './routeTable';
 import { logRouteChecks, RouteChecker } from './routeCheck';
 import { routeCheckHandler } from './routeCheckHandler';
 import { refuseVersionlessRequestLine } from './httpVersion';
+import { awsSessionOf, perCallerSource, routeRuntime, RouteRuntime } from './routeRuntime';
 
 /** Options for {@link createRouter}. */
 export interface RouterOptions {
@@ -56,6 +55,11 @@ export interface RouterOptions {
   auditor?: AuditorService;
   /** Where AWS credentials come from; by default `DefaultAwsCredentialsManager.fromConfig(config)`. */
   credentialsManager?: AwsCredentialsManager;
+  /**
+   * The callers' groups, for the session tags of `sessionPerCaller` routes. Required when a
+   * route sends session tags; the plugin passes `coreServices.userInfo`.
+   */
+  userInfo?: UserInfoService;
 }
 
 /** The proxy's router, its routes, and a way to release its connections. */
@@ -71,13 +75,6 @@ export interface ProxyRouter {
   close(): void;
 }
 
-interface RouteRuntime {
-  config: RouteConfig;
-  credentials: CredentialsCache;
-  signer: RouteSigner;
-  target: UpstreamTarget;
-}
-
 /**
  * Builds the proxy from the `proxysigv4` configuration. Throws at start for an invalid
  * configuration. Every route requires Backstage credentials unless it opted out.
@@ -89,6 +86,12 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   if (withPermission && !options.permissions) {
     throw new Error(
       `proxysigv4 route ${withPermission.route || '/'} names a permission, but the router was given no permissions service`,
+    );
+  }
+  const tagged = routes.find(r => perCallerSource(r)?.sessionPerCaller?.sessionTags);
+  if (tagged && !options.userInfo) {
+    throw new Error(
+      `proxysigv4 route ${tagged.route || '/'} sends session tags with the callers' groups (sessionPerCaller), but the router was given no userInfo service`,
     );
   }
   const admission = new CallerAdmission(httpAuth, options.permissions!);
@@ -106,20 +109,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         `proxysigv4 route ${route.route || '/'} has debug on: every request's canonical request and string to sign are logged, with its path, query and signed header values (not the session token or SSE-C keys); turn it off when done`,
       );
     }
-    const credentials = resolver.forSource(route.credentialSource);
-    runtimes.set(route, {
-      config: route,
-      credentials,
-      signer: new RouteSigner(route, credentials.get),
-      target: {
-        protocol: route.protocol,
-        hostname: route.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: route.port,
-        agent: createAgent(route.protocol),
-        timeout: route.timeout,
-        allowedResponseHeaders: route.allowedResponseHeaders,
-      },
-    });
+    runtimes.set(route, routeRuntime(route, resolver, options.userInfo, logger));
   }
   const table = new RouteTable(routes);
 
@@ -134,7 +124,9 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       httpAuth,
       permissions: options.permissions,
       routes,
-      checker: new RouteChecker(resolver),
+      checker: new RouteChecker(resolver, (route, caller) =>
+        runtimes.get(route)!.perCaller?.sessionFor(caller),
+      ),
     }),
   );
 
@@ -170,6 +162,11 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const { body, payloadHash, bufferedLength } = await prepareBody(req, route, headers);
       if (audited && bufferedLength !== undefined) audited.requestBytes = bufferedLength;
 
+      // sessionPerCaller: this caller's own session, found by their own admitted credentials.
+      const session = runtime.perCaller && (await runtime.perCaller.sessionFor(caller));
+      const credentials = session ? session.cache : runtime.credentials;
+      if (audited && session) audited.awsSession = awsSessionOf(session, route);
+
       // debug: true logs what was signed, for comparison with a SignatureDoesNotMatch.
       const logTrace = route.debug
         ? (trace: SigningTrace) =>
@@ -192,6 +189,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
             unsignedPayload: route.unsignedPayload,
           },
           logTrace,
+          credentials.get,
         ),
       });
       const signed = await sign();
@@ -201,7 +199,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         // already replaced), fetch fresh ones, and send the request once more; unless a
         // rejection forced a refresh moments ago: then the upstream's answer is passed on.
         resignAfterRejectedCredentials: async () => {
-          if (!runtime.credentials.invalidate(signingAccessKeyId(signed.headers))) {
+          if (!credentials.invalidate(signingAccessKeyId(signed.headers))) {
             return undefined;
           }
           logger.debug(

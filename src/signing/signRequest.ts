@@ -132,10 +132,13 @@ export class RouteSigner {
    *
    * @param onTrace - given for a route with `debug: true`: receives the canonical request
    *   and string to sign the signer computed.
+   * @param credentials - the credentials of this request's caller (`sessionPerCaller`),
+   *   instead of the route's.
    */
   async sign(
     request: RequestToSign,
     onTrace?: TraceListener,
+    credentials?: () => Promise<AwsCredentialIdentity>,
   ): Promise<Record<string, string>> {
     // The signer takes a payload hash given as x-amz-content-sha256 instead of hashing a
     // body itself. Services other than S3 and aoss get the hash in the signature only:
@@ -147,7 +150,7 @@ export class RouteSigner {
         : request.payloadHash ?? EMPTY_SHA256,
     };
     const signer = new CanonicalQuerySignatureV4(
-      this.init,
+      credentials ? { ...this.init, credentials } : this.init,
       formatCanonicalQuery(request.query),
     );
     const signed = await signer.sign(

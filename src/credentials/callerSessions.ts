@@ -1,0 +1,129 @@
+import { CredentialsCache } from './cachedCredentials';
+import { CredentialsUnavailableError } from './errors';
+import { AssumedSession } from './sts';
+import { DroppedTag, SessionTag } from './sessionTags';
+import { CallerRef } from './callerIdentity';
+
+/** What a request asks for: the session of this caller, with these tags. */
+export interface SessionRequest {
+  caller: CallerRef;
+  /** `callerKey(caller)`: the only key sessions are looked up by. */
+  callerKey: string;
+  /** The role session name (and SourceIdentity, when on) derived from the caller. */
+  identity: string;
+  /** The session tags to send (none when `sessionTags` is off). */
+  tags: readonly SessionTag[];
+  /** Tags left out, and why (logged once per session). */
+  dropped: readonly DroppedTag[];
+  /** What the tags were computed from, besides the caller (the user's groups). */
+  fingerprint: string;
+}
+
+/** One caller's session: its credentials cache, and what STS said about it. */
+export interface CallerSession {
+  readonly callerKey: string;
+  readonly identity: string;
+  readonly fingerprint: string;
+  readonly cache: CredentialsCache;
+  /** The tags of the session as last issued (fewer after a packed-size fallback). */
+  tags: readonly SessionTag[];
+  dropped: readonly DroppedTag[];
+  /** From STS's last answer: the assumed-role ARN, SourceIdentity. */
+  assumed?: AssumedSession;
+  lastUsed: number;
+}
+
+/** Makes a caller's session: a cache whose fetcher assumes the role as that caller. */
+export type SessionFactory = (request: SessionRequest) => CallerSession;
+
+/**
+ * A session idle for this long leaves the map even while there is room: its credentials
+ * (an hour by default, never refreshed while idle) are of no more use.
+ */
+export const IDLE_SESSION_DROP_MS = 60 * 60 * 1000;
+
+/**
+ * The sessions of one credential source, one per caller: at most `maxCallers`, the least
+ * recently used dropped first (its refresh timer stopped; requests already holding it
+ * finish with it, with that caller's own credentials). A caller whose tags changed (their
+ * groups) gets a new session. Two callers never share one: sessions are found by the
+ * caller's key, and an identity in use by another live caller is refused (it cannot happen
+ * with {@link sessionIdentity}'s mapping, short of a hash collision; then it fails closed).
+ */
+export class CallerSessions {
+  private readonly sessions = new Map<string, CallerSession>();
+  private readonly owners = new Map<string, string>();
+  private closed = false;
+
+  constructor(
+    private readonly create: SessionFactory,
+    private readonly maxCallers: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The caller's session, made on first use; marks it most recently used. */
+  session(request: SessionRequest): CallerSession {
+    const now = this.now();
+    this.dropIdle(now);
+    let session = this.sessions.get(request.callerKey);
+    if (session && session.fingerprint !== request.fingerprint) {
+      this.drop(session);
+      session = undefined;
+    }
+    if (session) {
+      // Map order is insertion order: re-inserting makes it the most recently used.
+      this.sessions.delete(request.callerKey);
+    } else {
+      const owner = this.owners.get(request.identity);
+      if (owner !== undefined && owner !== request.callerKey) {
+        throw new CredentialsUnavailableError(
+          `Two Backstage callers map to the same AWS session name ${request.identity}; refusing to sign for the second one`,
+          undefined,
+          'SessionIdentityCollision',
+        );
+      }
+      session = this.create(request);
+      if (this.closed) session.cache.close();
+      this.owners.set(request.identity, request.callerKey);
+      while (this.sessions.size >= this.maxCallers) {
+        this.drop(this.sessions.values().next().value!);
+      }
+    }
+    session.lastUsed = now;
+    this.sessions.set(request.callerKey, session);
+    return session;
+  }
+
+  /** The session of a caller, if there is one; does not count as use. */
+  peek(callerKey: string): CallerSession | undefined {
+    return this.sessions.get(callerKey);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Stops every session's refresh timer (backend shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const session of this.sessions.values()) {
+      session.cache.close();
+    }
+  }
+
+  private dropIdle(now: number) {
+    // The first entry is the least recently used: one look per call keeps this O(1).
+    const oldest = this.sessions.values().next().value;
+    if (oldest && now - oldest.lastUsed > IDLE_SESSION_DROP_MS) {
+      this.drop(oldest);
+    }
+  }
+
+  private drop(session: CallerSession) {
+    session.cache.close();
+    this.sessions.delete(session.callerKey);
+    if (this.owners.get(session.identity) === session.callerKey) {
+      this.owners.delete(session.identity);
+    }
+  }
+}

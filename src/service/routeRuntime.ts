@@ -1,0 +1,63 @@
+import { LoggerService, UserInfoService } from '@backstage/backend-plugin-api';
+import { RouteConfig } from '../config/types';
+import { CredentialsCache } from '../credentials/cachedCredentials';
+import { CallerSession } from '../credentials/callerSessions';
+import { CredentialsResolver, PerCallerSource } from '../credentials/CredentialsResolver';
+import { createAgent, UpstreamTarget } from '../forwarding/forward';
+import { RouteSigner } from '../signing/signRequest';
+import { PerCallerSessions } from './callerSession';
+
+/** What a route needs at request time, built once at start. */
+export interface RouteRuntime {
+  config: RouteConfig;
+  /** The route's shared credentials; unused when each caller has a session (`perCaller`). */
+  credentials: CredentialsCache;
+  /** `sessionPerCaller` routes: finds each caller's own session. */
+  perCaller?: PerCallerSessions;
+  signer: RouteSigner;
+  target: UpstreamTarget;
+}
+
+/** The route's credential source when it makes a session per caller. */
+export function perCallerSource(route: RouteConfig): PerCallerSource | undefined {
+  const source = route.credentialSource;
+  return (source.kind === 'role' || source.kind === 'endpoint') && source.sessionPerCaller
+    ? source
+    : undefined;
+}
+
+/** The AWS session a request was signed with, for the audit record (joins CloudTrail). */
+export function awsSessionOf(session: CallerSession, route: RouteConfig) {
+  const perCaller = perCallerSource(route)!.sessionPerCaller!;
+  return {
+    roleSessionName: session.identity,
+    ...(perCaller.sourceIdentity ? { sourceIdentity: session.identity } : {}),
+  };
+}
+
+/** A route's credentials (shared, or per caller), signer and upstream connection pool. */
+export function routeRuntime(
+  route: RouteConfig,
+  resolver: CredentialsResolver,
+  userInfo: UserInfoService | undefined,
+  logger: LoggerService,
+): RouteRuntime {
+  const credentials = resolver.forSource(route.credentialSource);
+  const perCaller = perCallerSource(route);
+  return {
+    config: route,
+    credentials,
+    perCaller: perCaller
+      ? new PerCallerSessions(route.route || '/', perCaller, resolver, userInfo, logger)
+      : undefined,
+    signer: new RouteSigner(route, credentials.get),
+    target: {
+      protocol: route.protocol,
+      hostname: route.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: route.port,
+      agent: createAgent(route.protocol),
+      timeout: route.timeout,
+      allowedResponseHeaders: route.allowedResponseHeaders,
+    },
+  };
+}
