@@ -13,5 +13,8 @@ export type {
   CredentialSourceConfig,
   BaseCredentialSource,
   CredentialsEndpointSource,
+  RoleCredentialSource,
+  EndpointCredentialSource,
+  SessionPerCaller,
   StsTarget,
 } from './config/types';

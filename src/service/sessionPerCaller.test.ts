@@ -412,3 +412,18 @@ it('maps the callers this file uses as the docs say (a guard for the expectation
   const ref = (r: string): CallerRef => ({ type: 'user', ref: r });
   expect([JANE, BOB].map(r => sessionIdentity(ref(r)))).toEqual(['jane.doe', 'bob@finance']);
 });
+
+it('checks at start only the credentials that assume the role, so that starting needs no per-caller permission', async () => {
+  sts.trust[ROLE] = { setSourceIdentity: false, tagSession: false };
+  await start({ checkCredentialsOnStart: true, '/team-data': route() });
+  let line;
+  for (let i = 0; i < 200 && !line; i++) {
+    line = logs.entries.find(e => /proxysigv4 route \/team-data (assumes|: the credentials)/.test(e.message));
+    if (!line) await sleep(20);
+  }
+  expect(line?.message).toBe(
+    `proxysigv4 route /team-data assumes ${ROLE} once per caller, with ${MAIN_ARN}; each session is named after its caller (GET /_routes shows yours)`,
+  );
+  expect(sts.assumeRoleCalls()).toHaveLength(0);
+  expect(sts.calls.map(c => c.action)).toEqual(['GetCallerIdentity']);
+});
