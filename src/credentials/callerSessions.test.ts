@@ -41,24 +41,39 @@ it('keeps one session per caller, and the same one on every request', () => {
 });
 
 it('drops the least recently used beyond maxCallers, stopping its timers', () => {
-  const { store, closed } = sessions(2);
+  const { store, closed, made } = sessions(2);
   store.session(request('ann'));
   store.session(request('ben'));
   store.session(request('ann'));
   store.session(request('cid'));
   expect(closed).toEqual(['ben']);
   expect(store.size).toBe(2);
-  expect(store.peek(request('ann').callerKey)).toBeDefined();
-  expect(store.peek(request('ben').callerKey)).toBeUndefined();
+  const ann = made[0];
+  expect(store.session(request('ann'))).toBe(ann);
+  expect(made).toHaveLength(3);
+  store.session(request('ben'));
+  expect(made.map(s => s.identity)).toEqual(['ann', 'ben', 'cid', 'ben']);
 });
 
-it('replaces a session whose tags changed', () => {
-  const { store, closed } = sessions(5);
-  const before = store.session(request('ann', '["team-a"]'));
-  const after = store.session(request('ann', '["team-b"]'));
-  expect(after).not.toBe(before);
-  expect(closed).toEqual(['ann']);
-  expect(store.size).toBe(1);
+it('keeps a session per set of tags, so that alternating tags do not cost a session each', () => {
+  const { store, closed, made } = sessions(5);
+  const teamA = store.session(request('ann', '["team-a"]'));
+  const teamB = store.session(request('ann', '["team-b"]'));
+  expect(teamB).not.toBe(teamA);
+  expect(store.session(request('ann', '["team-a"]'))).toBe(teamA);
+  expect(store.session(request('ann', '["team-b"]'))).toBe(teamB);
+  expect(made).toHaveLength(2);
+  expect(closed).toEqual([]);
+});
+
+it('frees an identity only when the last session of its caller is gone', () => {
+  const { store } = sessions(2);
+  store.session(request('ann', '["a"]'));
+  store.session(request('ann', '["b"]'));
+  store.session(request('ben')); // drops ann's first session; her second still holds the name
+  expect(() => store.session(request('impostor', '[]', 'ann'))).toThrow(/same AWS session name ann/);
+  store.session(request('cid')); // drops ann's second
+  expect(store.session(request('impostor', '[]', 'ann')).callerKey).toBe(request('impostor').callerKey);
 });
 
 it('refuses a second caller whose identity is in use by a live session (fails closed)', () => {

@@ -43,16 +43,22 @@ export type SessionFactory = (request: SessionRequest) => CallerSession;
 export const IDLE_SESSION_DROP_MS = 60 * 60 * 1000;
 
 /**
- * The sessions of one credential source, one per caller: at most `maxCallers`, the least
- * recently used dropped first (its refresh timer stopped; requests already holding it
- * finish with it, with that caller's own credentials). A caller whose tags changed (their
- * groups) gets a new session. Two callers never share one: sessions are found by the
- * caller's key, and an identity in use by another live caller is refused (it cannot happen
- * with {@link sessionIdentity}'s mapping, short of a hash collision; then it fails closed).
+ * The sessions of one credential source, one per caller and set of tags: at most
+ * `maxCallers`, the least recently used dropped first (its refresh timer stopped; requests
+ * already holding it finish with it, with that caller's own credentials). A caller whose
+ * tags changed (their groups; a plugin acting for them) gets another session; the one no
+ * longer asked for ages out like any other, so a caller who alternates between two sets of
+ * tags does not cost an AssumeRole per request.
+ *
+ * Two callers never share a session: sessions are found by the caller's key, and an identity
+ * in use by another live caller is refused (it cannot happen with sessionIdentity's mapping,
+ * short of an 80-bit hash collision; then it fails closed).
  */
 export class CallerSessions {
+  /** By caller key and fingerprint, least recently used first. */
   private readonly sessions = new Map<string, CallerSession>();
-  private readonly owners = new Map<string, string>();
+  /** Which caller each identity in use belongs to, and how many live sessions it has. */
+  private readonly owners = new Map<string, { callerKey: string; sessions: number }>();
   private closed = false;
 
   constructor(
@@ -61,21 +67,18 @@ export class CallerSessions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The caller's session, made on first use; marks it most recently used. */
+  /** The caller's session for these tags, made on first use; marks it most recently used. */
   session(request: SessionRequest): CallerSession {
     const now = this.now();
     this.dropIdle(now);
-    let session = this.sessions.get(request.callerKey);
-    if (session && session.fingerprint !== request.fingerprint) {
-      this.drop(session);
-      session = undefined;
-    }
+    const key = entryKey(request.callerKey, request.fingerprint);
+    let session = this.sessions.get(key);
     if (session) {
       // Map order is insertion order: re-inserting makes it the most recently used.
-      this.sessions.delete(request.callerKey);
+      this.sessions.delete(key);
     } else {
       const owner = this.owners.get(request.identity);
-      if (owner !== undefined && owner !== request.callerKey) {
+      if (owner !== undefined && owner.callerKey !== request.callerKey) {
         throw new CredentialsUnavailableError(
           `Two Backstage callers map to the same AWS session name ${request.identity}; refusing to sign for the second one`,
           undefined,
@@ -84,21 +87,20 @@ export class CallerSessions {
       }
       session = this.create(request);
       if (this.closed) session.cache.close();
-      this.owners.set(request.identity, request.callerKey);
+      this.owners.set(request.identity, {
+        callerKey: request.callerKey,
+        sessions: (owner?.sessions ?? 0) + 1,
+      });
       while (this.sessions.size >= this.maxCallers) {
         this.drop(this.sessions.values().next().value!);
       }
     }
     session.lastUsed = now;
-    this.sessions.set(request.callerKey, session);
+    this.sessions.set(key, session);
     return session;
   }
 
-  /** The session of a caller, if there is one; does not count as use. */
-  peek(callerKey: string): CallerSession | undefined {
-    return this.sessions.get(callerKey);
-  }
-
+  /** How many sessions are kept. */
   get size(): number {
     return this.sessions.size;
   }
@@ -121,9 +123,16 @@ export class CallerSessions {
 
   private drop(session: CallerSession) {
     session.cache.close();
-    this.sessions.delete(session.callerKey);
-    if (this.owners.get(session.identity) === session.callerKey) {
-      this.owners.delete(session.identity);
+    this.sessions.delete(entryKey(session.callerKey, session.fingerprint));
+    const owner = this.owners.get(session.identity);
+    if (owner?.callerKey === session.callerKey) {
+      owner.sessions -= 1;
+      if (owner.sessions === 0) this.owners.delete(session.identity);
     }
   }
+}
+
+/** The fingerprint is JSON, which has no raw NUL: the key splits back into one pair. */
+function entryKey(callerKey: string, fingerprint: string): string {
+  return `${fingerprint}\u0000${callerKey}`;
 }

@@ -138,6 +138,24 @@ it('gives distinct callers distinct sessions that name them, with their groups a
   expect(signers()[3]?.roleSessionName).toBe('jane.doe');
 });
 
+it('names a plugin acting for a user after the user, with the plugin as the actor tag', async () => {
+  await start({ '/team-data': route() });
+  // A user token that a plugin obtained on the user's behalf: its principal has an actor.
+  const obo = `Bearer ${mockCredentials.user.token(JANE, { actor: { subject: 'plugin:scaffolder' } })}`;
+  expect((await proxy!.http().get(`${P}/team-data/x`).set('authorization', obo)).status).toBe(200);
+  // The same user without an actor: the same caller, so the same session.
+  expect((await proxy!.http().get(`${P}/team-data/y`).set('authorization', user(JANE))).status).toBe(200);
+  const [session, again] = signers();
+  expect(session).toMatchObject({ roleSessionName: 'jane.doe', sourceIdentity: 'jane.doe' });
+  expect(tagsOf(session)).toMatchObject({
+    'backstage-user': 'jane.doe',
+    'backstage-actor': 'plugin:scaffolder',
+    'backstage-group-2': 'team-a',
+  });
+  expect(sts.assumeRoleCalls()).toHaveLength(2);
+  expect(tagsOf(again)).not.toHaveProperty('backstage-actor');
+});
+
 it("records each request's AWS session in the audit log, to join it with CloudTrail", async () => {
   await start({ '/team-data': route() });
   await proxy!.http().get(`${P}/team-data/file`).set('authorization', user(JANE));
