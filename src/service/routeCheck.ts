@@ -3,6 +3,7 @@ import { CredentialSourceConfig, RouteConfig, SessionPerCaller } from '../config
 import { CallerSession } from '../credentials/callerSessions';
 import { callerKey, callerOf } from '../credentials/callerIdentity';
 import { DroppedTag, SessionTag } from '../credentials/sessionTags';
+import { perCallerSource } from './routeRuntime';
 import {
   CredentialsResolver,
   IdentityCheck,
@@ -92,8 +93,9 @@ export class RouteChecker {
 
   check(route: RouteConfig, caller?: BackstageCredentials): Promise<RouteReport> {
     const now = Date.now();
-    const session = caller ? this.sessionFor(route, caller) : undefined;
-    const who = session && caller ? callerKey(callerOf(caller)!) : '';
+    // Per caller on sessionPerCaller routes: each caller is shown their own session.
+    const perCaller = caller !== undefined && perCallerSource(route) !== undefined;
+    const who = perCaller ? callerKey(callerOf(caller)!) : '';
     let forRoute = this.recent.get(route);
     if (!forRoute) {
       forRoute = new Map();
@@ -108,7 +110,7 @@ export class RouteChecker {
       for (const [key, entry] of forRoute) if (now >= entry.until) forRoute.delete(key);
       if (forRoute.size >= MAX_CHECKED_CALLERS) forRoute.clear();
     }
-    const report = checkRoute(route, this.resolver, session);
+    const report = checkRoute(route, this.resolver, perCaller ? this.sessionFor(route, caller) : undefined);
     forRoute.set(who, { until: now + this.ttlMs, report });
     return report;
   }
