@@ -31,8 +31,15 @@ import {
   isPackedPolicyTooLarge,
 } from './sts';
 import { redactedExcerpt, redactSecrets } from './redact';
-import { CallerSession, CallerSessions, SessionRequest } from './callerSessions';
-import { SessionTag, withoutGroupTags } from './sessionTags';
+import {
+  CallerSession,
+  CallerSessions,
+  MAX_LISTED_DROPS,
+  NEW_SESSIONS_REFILL_MS,
+  newSessionsPerMinute,
+  SessionRequest,
+} from './callerSessions';
+import { DroppedTag, SessionTag, withoutGroupTags } from './sessionTags';
 
 /** A credential source that can give each caller a session of their own. */
 export type PerCallerSource = RoleCredentialSource | EndpointCredentialSource;
@@ -174,6 +181,13 @@ interface StsSource {
 
 const GROUP_TAG = /^backstage-group-\d+$/;
 
+/** The first few tags left out, and how many more: a user can own thousands of groups. */
+function describeDropped(dropped: readonly DroppedTag[], count: number): string {
+  const listed = dropped.map(d => `${d.ref} (${d.reason})`);
+  if (count > dropped.length) listed.push(`and ${count - dropped.length} more`);
+  return listed.join(', ');
+}
+
 /**
  * The secrets of the `aws` integration's own configuration (the main account's and the
  * accounts' secret keys, their external ids) and of the environment's credentials: an error
@@ -248,9 +262,18 @@ export class CredentialsResolver {
     const key = credentialSourceKey(source);
     let sessions = this.callerSessions.get(key);
     if (!sessions) {
+      let warnedAt = -Infinity;
       sessions = new CallerSessions(
         r => this.createCallerSession(source, r),
         source.sessionPerCaller!.maxCallers,
+        Date.now,
+        () => {
+          if (Date.now() - warnedAt < NEW_SESSIONS_REFILL_MS) return;
+          warnedAt = Date.now();
+          this.options.logger?.warn(
+            `proxysigv4: new callers of ${describeCredentialSource(source)} are refused (503) for now: more than ${newSessionsPerMinute(source.sessionPerCaller!.maxCallers)} new sessions were asked for within a minute (the larger of 1000 and sessionPerCaller.maxCallers)`,
+          );
+        },
       );
       if (this.closed) sessions.close();
       this.callerSessions.set(key, sessions);
@@ -382,8 +405,9 @@ export class CredentialsResolver {
             throw error;
           }
           const fewer = withoutGroupTags({ tags: [...session.tags], dropped: [...session.dropped] });
+          session.droppedCount += fewer.dropped.length - session.dropped.length;
           session.tags = fewer.tags;
-          session.dropped = fewer.dropped;
+          session.dropped = fewer.dropped.slice(0, MAX_LISTED_DROPS);
           logger?.warn(
             `proxysigv4: STS found the session tags of ${label} too large once packed (PackedPolicyTooLarge); its sessions are made without group tags (backstage-groups=partial), so policies that grant through backstage-group-N do not apply to it. The backend's own session's transitive tags (EKS Pod Identity) can take most of the budget; lower sessionPerCaller.maxGroupTags`,
           );
@@ -407,6 +431,7 @@ export class CredentialsResolver {
       fingerprint: request.fingerprint,
       tags: request.tags,
       dropped: request.dropped,
+      droppedCount: request.droppedCount,
       lastUsed: 0,
       cache: new CredentialsCache(fetcher, {
         ...this.options.cache,
@@ -417,7 +442,7 @@ export class CredentialsResolver {
     };
     if (request.dropped.length > 0) {
       logger?.warn(
-        `proxysigv4: the session of ${label} is made without some tags (fewer rights, never more): ${request.dropped.map(d => `${d.ref} (${d.reason})`).join(', ')}`,
+        `proxysigv4: the session of ${label} is made without some tags (fewer rights, never more): ${describeDropped(request.dropped, request.droppedCount)}`,
       );
     }
     return session;

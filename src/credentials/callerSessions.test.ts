@@ -1,5 +1,13 @@
 import { CredentialsCache } from './cachedCredentials';
-import { CallerSession, CallerSessions, IDLE_SESSION_DROP_MS, SessionRequest } from './callerSessions';
+import {
+  CallerSession,
+  CallerSessions,
+  IDLE_SESSION_DROP_MS,
+  MIN_NEW_SESSIONS_PER_MINUTE,
+  NEW_SESSIONS_REFILL_MS,
+  newSessionsPerMinute,
+  SessionRequest,
+} from './callerSessions';
 
 const request = (name: string, fingerprint = '[]', identity = name): SessionRequest => ({
   caller: { type: 'user', ref: `user:default/${name}` },
@@ -7,12 +15,20 @@ const request = (name: string, fingerprint = '[]', identity = name): SessionRequ
   identity,
   tags: [],
   dropped: [],
+  droppedCount: 0,
   fingerprint,
 });
 
-function sessions(maxCallers: number, now = () => 0) {
+/** By default a minute passes per lookup: room for maxCallers new sessions each time. */
+function minutePerCall() {
+  let t = 0;
+  return () => (t += NEW_SESSIONS_REFILL_MS);
+}
+
+function sessions(maxCallers: number, now = minutePerCall()) {
   const made: CallerSession[] = [];
   const closed: string[] = [];
+  let limited = 0;
   const store = new CallerSessions(
     r => {
       const cache = new CredentialsCache(async () => ({ accessKeyId: r.identity, secretAccessKey: 's' }), { label: r.identity });
@@ -27,8 +43,11 @@ function sessions(maxCallers: number, now = () => 0) {
     },
     maxCallers,
     now,
+    () => {
+      limited += 1;
+    },
   );
-  return { store, made, closed };
+  return { store, made, closed, limited: () => limited };
 }
 
 it('keeps one session per caller, and the same one on every request', () => {
@@ -105,4 +124,26 @@ it('stops every session on close, and the ones made after', () => {
   store.close();
   store.session(request('ben'));
   expect(closed).toEqual(['ann', 'ben']);
+});
+
+it('makes at most 1000 new sessions at once (or maxCallers, if more), then as many a minute; known callers are always served', () => {
+  let t = 0;
+  const { store, made, limited } = sessions(4, () => t);
+  const burst = MIN_NEW_SESSIONS_PER_MINUTE;
+  for (let i = 0; i < burst; i++) store.session(request(`a${i}`));
+  expect(made).toHaveLength(burst);
+  expect(() => store.session(request('late'))).toThrow(
+    /Too many new callers: at most 1000 new AWS sessions a minute are made for this role/,
+  );
+  expect(limited()).toBe(1);
+  // A caller with a session is not new (the last four are kept).
+  expect(store.session(request(`a${burst - 1}`))).toBe(made[burst - 1]);
+  // A thousandth of a minute gives room for one more.
+  t = NEW_SESSIONS_REFILL_MS / burst;
+  expect(store.session(request('late')).identity).toBe('late');
+  expect(() => store.session(request('later'))).toThrow(/Too many new callers/);
+  t = 10 * NEW_SESSIONS_REFILL_MS; // never more than a minute's worth saved up
+  for (let i = 0; i < burst; i++) store.session(request(`b${i}`));
+  expect(() => store.session(request('b-last'))).toThrow(/Too many new callers/);
+  expect(newSessionsPerMinute(5000)).toBe(5000);
 });

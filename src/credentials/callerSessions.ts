@@ -13,8 +13,10 @@ export interface SessionRequest {
   identity: string;
   /** The session tags to send (none when `sessionTags` is off). */
   tags: readonly SessionTag[];
-  /** Tags left out, and why (logged once per session). */
+  /** Tags left out, and why (logged once per session); the first {@link MAX_LISTED_DROPS}. */
   dropped: readonly DroppedTag[];
+  /** How many tags were left out in all. */
+  droppedCount: number;
   /** What the tags were computed from, besides the caller (the user's groups). */
   fingerprint: string;
 }
@@ -28,10 +30,14 @@ export interface CallerSession {
   /** The tags of the session as last issued (fewer after a packed-size fallback). */
   tags: readonly SessionTag[];
   dropped: readonly DroppedTag[];
+  droppedCount: number;
   /** From STS's last answer: the assumed-role ARN, SourceIdentity. */
   assumed?: AssumedSession;
   lastUsed: number;
 }
+
+/** Dropped tags kept per session, for the log and the route check: a user can own thousands of groups. */
+export const MAX_LISTED_DROPS = 10;
 
 /** Makes a caller's session: a cache whose fetcher assumes the role as that caller. */
 export type SessionFactory = (request: SessionRequest) => CallerSession;
@@ -41,6 +47,21 @@ export type SessionFactory = (request: SessionRequest) => CallerSession;
  * (an hour by default, never refreshed while idle) are of no more use.
  */
 export const IDLE_SESSION_DROP_MS = 60 * 60 * 1000;
+
+/**
+ * New sessions (each an AssumeRole) per source: {@link newSessionsPerMinute} at once, then as
+ * many a minute. Someone who can mint Backstage callers (JWKS subjects that include a branch
+ * name, say) cannot turn every request into an AssumeRole, evict everyone, and exhaust the
+ * account's STS quota: past the limit a new caller gets a 503 until there is room again.
+ */
+export const NEW_SESSIONS_REFILL_MS = 60_000;
+/** The floor of that limit, whatever `maxCallers` says: about 17 AssumeRole calls a second. */
+export const MIN_NEW_SESSIONS_PER_MINUTE = 1000;
+
+/** How many new sessions a minute a source with this `maxCallers` makes at most. */
+export function newSessionsPerMinute(maxCallers: number): number {
+  return Math.max(maxCallers, MIN_NEW_SESSIONS_PER_MINUTE);
+}
 
 /**
  * The sessions of one credential source, one per caller and set of tags: at most
@@ -60,12 +81,22 @@ export class CallerSessions {
   /** Which caller each identity in use belongs to, and how many live sessions it has. */
   private readonly owners = new Map<string, { callerKey: string; sessions: number }>();
   private closed = false;
+  /** New sessions that may be made now (see {@link NEW_SESSIONS_REFILL_MS}). */
+  private allowance: number;
+  private allowanceAt: number;
+  private readonly perMinute: number;
 
   constructor(
     private readonly create: SessionFactory,
     private readonly maxCallers: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    /** Called when a new caller was refused for the rate of new sessions. */
+    private readonly onLimited: () => void = () => {},
+  ) {
+    this.perMinute = newSessionsPerMinute(maxCallers);
+    this.allowance = this.perMinute;
+    this.allowanceAt = now();
+  }
 
   /** The caller's session for these tags, made on first use; marks it most recently used. */
   session(request: SessionRequest): CallerSession {
@@ -85,6 +116,7 @@ export class CallerSessions {
           'SessionIdentityCollision',
         );
       }
+      this.takeAllowance(now);
       session = this.create(request);
       if (this.closed) session.cache.close();
       this.owners.set(request.identity, {
@@ -111,6 +143,21 @@ export class CallerSessions {
     for (const session of this.sessions.values()) {
       session.cache.close();
     }
+  }
+
+  private takeAllowance(now: number) {
+    const refill = ((now - this.allowanceAt) / NEW_SESSIONS_REFILL_MS) * this.perMinute;
+    this.allowance = Math.min(this.perMinute, this.allowance + refill);
+    this.allowanceAt = now;
+    if (this.allowance < 1) {
+      this.onLimited();
+      throw new CredentialsUnavailableError(
+        `Too many new callers: at most ${this.perMinute} new AWS sessions a minute are made for this role; try again shortly`,
+        undefined,
+        'TooManyNewCallers',
+      );
+    }
+    this.allowance -= 1;
   }
 
   private dropIdle(now: number) {

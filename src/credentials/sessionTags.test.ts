@@ -197,12 +197,19 @@ describe('encodeSessionTags', () => {
     expect(encode(user('user:default/jane.doe', 'aws:x'), []).dropped).toEqual([{ ref: 'aws:x', reason: 'aws-prefix' }]);
   });
 
-  it('names an unreadable user by the ref lower-cased, or leaves the user tag out', () => {
-    expect(valueOf(encode(user('user:default/Jane.Doe'), []), 'backstage-user')).toBe('user:default/jane.doe');
+  it('names an unreadable user by the exact ref, or leaves the user tag out', () => {
+    expect(valueOf(encode(user('user:default/Jane.Doe'), []), 'backstage-user')).toBe('user:default/Jane.Doe');
     expect(valueOf(encode(user('user:default/a'), []), 'backstage-user')).toBe('a');
+    // Never lower-cased: the Kelvin sign lower-cases to k, and two users would share a home.
+    expect(valueOf(encode(user('user:default/\u212Aate'), []), 'backstage-user')).toBe('user:default/\u212Aate');
+    expect(valueOf(encode(user('user:default/Kate'), []), 'backstage-user')).toBe('user:default/Kate');
     const cases: [string, string][] = [
       ["user:default/o'brien", 'characters'],
-      ['jane.doe', 'characters'], // lower-cased, it would be user:default/jane.doe's value
+      ['jane.doe', 'characters'], // as is, it would be user:default/jane.doe's value
+      // A prefix of another user's value would reach into their home/<value>/ prefix.
+      ['user:default/Team/Alice', 'characters'],
+      ['user:default/a@b', 'characters'],
+      ['user:a:b/c', 'characters'],
       [`user:default/${'x'.repeat(300)}`, 'too-long'],
       ['aws:user/x', 'aws-prefix'],
     ];

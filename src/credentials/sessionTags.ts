@@ -112,16 +112,17 @@ function groupValue(ref: string): { value: string } | { reason: DropReason } | u
 
 /**
  * The `backstage-user` value: the readable form (`jane.doe`, `jane.doe@finance`), else the
- * ref lower-cased (Backstage compares entity refs without case) when it is a valid value and
- * contains `:`. Readable forms never contain `:`, so the two kinds of value cannot name the
- * same user twice, or two users once.
+ * exact ref when it is `user:<namespace>/<name>` with no further `/`, `:` or `@` and a valid
+ * value. Never lower-cased (`Kate` and `\u212Aate`, the Kelvin sign, would meet) and never with
+ * a second `/` (`user:default/team` would be a prefix of `user:default/team/alice`, and a
+ * policy's `home/${aws:PrincipalTag/backstage-user}/*` would reach into the other's home).
+ * Readable forms never contain `:`, so the two kinds of value cannot name one user twice.
  */
 function userValue(ref: string): { value: string } | { reason: DropReason } {
   const readable = readableUser(ref);
   if (readable !== undefined && valueProblem(readable) === undefined) return { value: readable };
-  const lower = ref.toLowerCase();
-  const problem = valueProblem(lower) ?? (lower.includes(':') ? undefined : 'characters');
-  return problem ? { reason: problem } : { value: lower };
+  const problem = valueProblem(ref) ?? (/^user:[^/:@]+\/[^/:@]+$/.test(ref) ? undefined : 'characters');
+  return problem ? { reason: problem } : { value: ref };
 }
 
 /**
@@ -131,7 +132,7 @@ function userValue(ref: string): { value: string } | { reason: DropReason } {
  * |-------------------------------------|-------------------------------------------------|------|
  * | `backstage-caller`                  | `identity`                                      | always |
  * | `backstage-caller-type`             | `user` or `service`                             | always |
- * | `backstage-user`                    | `jane.doe`, `jane.doe@finance`, or the ref lower-cased | users, when it fits |
+ * | `backstage-user`                    | `jane.doe`, `jane.doe@finance`, or the exact ref      | users, when it fits |
  * | `backstage-actor`                   | the acting plugin's subject, `plugin:scaffolder` | users with an actor, when it fits |
  * | `backstage-groups`                  | `complete`, or `partial` when a group was left out | users |
  * | `backstage-group-1` ... `-N`        | `team-a`, `team-a@finance`: one group each, sorted, no repeats | users |

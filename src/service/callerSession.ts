@@ -5,7 +5,7 @@ import {
 } from '@backstage/backend-plugin-api';
 import { AuthenticationError } from '@backstage/errors';
 import { callerKey, callerOf, sessionIdentity } from '../credentials/callerIdentity';
-import { CallerSession } from '../credentials/callerSessions';
+import { CallerSession, MAX_LISTED_DROPS } from '../credentials/callerSessions';
 import { CredentialsResolver, PerCallerSource } from '../credentials/CredentialsResolver';
 import { encodeSessionTags, EncodedTags } from '../credentials/sessionTags';
 
@@ -55,7 +55,8 @@ export class PerCallerSessions {
       callerKey: callerKey(caller),
       identity,
       tags: encoded.tags,
-      dropped: encoded.dropped,
+      dropped: encoded.dropped.slice(0, MAX_LISTED_DROPS),
+      droppedCount: encoded.dropped.length,
       fingerprint: JSON.stringify(encoded.tags),
     });
   }
@@ -67,6 +68,11 @@ export class PerCallerSessions {
     if (!this.userInfo) return undefined;
     try {
       const info = await this.userInfo.getUserInfo(credentials);
+      const principal = credentials.principal as { userEntityRef?: string };
+      if (info.userEntityRef !== principal.userEntityRef) {
+        // Never another user's groups, whatever a user-info service answers.
+        throw new Error(`the user info names ${info.userEntityRef}, not the caller`);
+      }
       return info.ownershipEntityRefs;
     } catch (error) {
       const now = Date.now();

@@ -18,7 +18,8 @@ export type CredentialSourceReport =
   | {
       source: 'role';
       roleArn: string;
-      roleSessionName: string;
+      /** Absent with `sessionPerCaller`: each session is named after its caller. */
+      roleSessionName?: string;
       /** `main-account`, or the account id whose credentials assume the role. */
       assumedWith: string;
       externalId: boolean;
@@ -37,8 +38,10 @@ export interface CallerSessionReport {
   roleSessionName: string;
   sourceIdentity?: string;
   tags: readonly SessionTag[];
-  /** Tags left out (fewer rights, never more), and why. */
+  /** Tags left out (fewer rights, never more), and why: the first ten. */
   droppedTags: readonly DroppedTag[];
+  /** How many tags were left out in all. */
+  droppedTagCount: number;
   transitiveTagKeys: readonly string[];
 }
 
@@ -126,7 +129,8 @@ function describeSource(source: CredentialSourceConfig): CredentialSourceReport 
       return {
         source: 'role',
         roleArn: source.roleArn,
-        roleSessionName: source.roleSessionName,
+        // With sessionPerCaller each session is named after its caller (`session` below).
+        ...(source.sessionPerCaller ? {} : { roleSessionName: source.roleSessionName }),
         assumedWith:
           source.source.kind === 'account' ? source.source.accountId : 'main-account',
         // Whether one is set, never its value.
@@ -186,6 +190,7 @@ export async function checkRoute(
             ...(perCaller.sourceIdentity ? { sourceIdentity: session.identity } : {}),
             tags: session.tags,
             droppedTags: session.dropped,
+            droppedTagCount: session.droppedCount,
             transitiveTagKeys: perCaller.transitiveTags ? session.tags.map(t => t.Key) : [],
           },
           ...(check.ok ? { you: `you would sign as ${check.arn}` } : {}),

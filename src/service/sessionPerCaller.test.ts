@@ -143,7 +143,7 @@ it('names a plugin acting for a user after the user, with the plugin as the acto
   // A user token that a plugin obtained on the user's behalf: its principal has an actor.
   const obo = `Bearer ${mockCredentials.user.token(JANE, { actor: { subject: 'plugin:scaffolder' } })}`;
   expect((await proxy!.http().get(`${P}/team-data/x`).set('authorization', obo)).status).toBe(200);
-  // The same user without an actor: the same caller, so the same session.
+  // The same user without an actor: the same name, another session (without the actor tag).
   expect((await proxy!.http().get(`${P}/team-data/y`).set('authorization', user(JANE))).status).toBe(200);
   const [session, again] = signers();
   expect(session).toMatchObject({ roleSessionName: 'jane.doe', sourceIdentity: 'jane.doe' });
