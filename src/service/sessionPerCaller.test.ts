@@ -445,3 +445,32 @@ it('checks at start only the credentials that assume the role, so that starting 
   expect(sts.assumeRoleCalls()).toHaveLength(0);
   expect(sts.calls.map(c => c.action)).toEqual(['GetCallerIdentity']);
 });
+
+it('with SourceIdentity and tags off, still gives each caller a session named after them, asking STS for nothing more', async () => {
+  // A trust policy with neither permission: nothing beyond sts:AssumeRole is needed.
+  sts.trust[ROLE] = { setSourceIdentity: false, tagSession: false };
+  await start({ '/team-data': route({ sourceIdentity: false, sessionTags: false }) });
+  for (const ref of [JANE, BOB]) {
+    expect((await proxy!.http().get(`${P}/team-data/x`).set('authorization', user(ref))).status).toBe(200);
+  }
+  expect(signers().map(s => [s?.roleSessionName, s?.sourceIdentity, s?.tags])).toEqual([
+    ['jane.doe', undefined, []],
+    ['bob@finance', undefined, []],
+  ]);
+  expect(sts.assumeRoleCalls().map(c => Object.keys(c.params).filter(k => /^(SourceIdentity|Tags)/.test(k)))).toEqual([[], []]);
+  // No user info is looked up when no tags are sent.
+  expect(info.lookups).toEqual([]);
+});
+
+it('says once, when the session is made, which groups were left out and why', async () => {
+  info.groups.set(JANE, [JANE, 'group:default/team-a', 'group:default/team#b', `group:default/${'x'.repeat(300)}`]);
+  await start({ '/team-data': route() });
+  for (let i = 0; i < 3; i++) {
+    expect((await proxy!.http().get(`${P}/team-data/x`).set('authorization', user(JANE))).status).toBe(200);
+  }
+  expect(tagsOf(signers()[0])).toMatchObject({ 'backstage-group-1': 'team-a', 'backstage-groups': 'partial' });
+  const warnings = logs.entries.filter(e => e.level === 'warn' && /is made without some tags/.test(e.message));
+  expect(warnings.map(w => w.message)).toEqual([
+    `proxysigv4: the session of role ${ROLE} (assumed with the main AWS account) for caller jane.doe is made without some tags (fewer rights, never more): group:default/team#b (characters), group:default/${'x'.repeat(300)} (too-long)`,
+  ]);
+});
