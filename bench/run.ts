@@ -12,7 +12,9 @@
  * the targets by.
  *
  * Then the load test of issue 5 (bench/load.ts, figure `load`), with processes of its own:
- * ours alone under a mixed load while its credentials rotate; a table of its own.
+ * ours alone under a mixed load while its credentials rotate; a table of its own. Then the
+ * callers of issue 15 (bench/callers.ts, figure `callers`): many distinct callers against a
+ * session-per-caller route; a table of its own.
  */
 import { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,13 +29,14 @@ import { collectedMemory, cpuTime, startProcess, stopAll } from './processes';
 import { getJson, MiB, transfer, withMemory } from './measure';
 import { Report, System, SYSTEMS } from './report';
 import { runLoad } from './load';
+import { runCallers } from './callers';
 
 const argument = (name: string) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] ?? '' : undefined;
 };
 const QUICK = process.argv.includes('--quick');
-const FIGURES = ['small', 'download', 'upload', 'signed', 'connections', 'signing', 'load'] as const;
+const FIGURES = ['small', 'download', 'upload', 'signed', 'connections', 'signing', 'load', 'callers'] as const;
 type Figure = (typeof FIGURES)[number];
 /** `--only small,download`: only these figures (to profile one of them). */
 const ONLY = argument('--only')?.split(',');
@@ -70,14 +73,18 @@ async function main() {
 
   log(`bench: ${QUICK ? 'quick' : 'full'} run, ${os.cpus().length} CPUs, Node ${process.version}`);
 
-  // The side-by-side figures, unless only the load test was asked for; then the load test.
-  if (FIGURES.some(figure => figure !== 'load' && runs(figure))) {
+  // The side-by-side figures, unless only the load test or the callers were asked for; then
+  // the load test, then the callers.
+  if (FIGURES.some(figure => figure !== 'load' && figure !== 'callers' && runs(figure))) {
     process.stdout.write(await sideBySide(dir, certFile, keyFile, pems.cert));
   }
   if (runs('load')) {
     process.stdout.write(
       await runLoad({ quick: QUICK, dir, token: TOKEN, nodeOptions: profile('load') }),
     );
+  }
+  if (runs('callers')) {
+    process.stdout.write(await runCallers({ quick: QUICK, dir, nodeOptions: profile('callers') }));
   }
 }
 
