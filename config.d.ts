@@ -173,8 +173,8 @@ export interface Config {
                  */
                 transitiveTags?: boolean;
                 /**
-                 * The most callers whose sessions are kept, from 1 to 100000; the least
-                 * recently used is dropped first. Default 1000.
+                 * The most sessions kept (about one per caller), from 1 to 100000; the
+                 * least recently used is dropped first. Default 1000.
                  *
                  * @visibility backend
                  * @minimum 1

@@ -7,14 +7,13 @@ import { routePermission } from './access/admitCaller';
 import { routeCheckPermission } from './access/routeCheckPermission';
 import { OPERATION_PROTOCOL_SERVICES } from './access/operations';
 import { RouteConfig } from './config/types';
+import { perCallerSource } from './service/routeRuntime';
 
 /** How a route's start-up line says it makes a session per caller. */
 function perCallerNote(route: RouteConfig): string | undefined {
-  const source = route.credentialSource;
-  if ((source.kind !== 'role' && source.kind !== 'endpoint') || !source.sessionPerCaller) {
-    return undefined;
-  }
-  const { sourceIdentity, sessionTags, transitiveTags } = source.sessionPerCaller;
+  const perCaller = perCallerSource(route)?.sessionPerCaller;
+  if (!perCaller) return undefined;
+  const { sourceIdentity, sessionTags, transitiveTags } = perCaller;
   const parts = [
     sourceIdentity && 'SourceIdentity',
     sessionTags && (transitiveTags ? 'transitive session tags' : 'session tags'),

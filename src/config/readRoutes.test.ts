@@ -1,6 +1,7 @@
 import { ConfigReader } from '@backstage/config';
 import { JsonObject } from '@backstage/types';
-import { readProxyConfig } from './readRoutes';
+import { FIELD_RANGES, readProxyConfig } from './readRoutes';
+import { MAX_GROUP_TAGS_LIMIT } from '../credentials/sessionTags';
 
 const aws = { accounts: [{ accountId: '123456789012', roleName: 'reader' }] };
 const read = (proxysigv4: JsonObject) =>
@@ -409,6 +410,10 @@ describe('sessionPerCaller', () => {
     ['more group tags than AWS allows', { target: API, roleArn: ROLE, sessionPerCaller: { maxGroupTags: 46 } }, /sessionPerCaller\.maxGroupTags: must be a whole number from 0 to 45/],
   ])('refuses %s', (_, route, message) => {
     expect(() => readRoute(route)).toThrow(message);
+  });
+
+  it('allows as many group tags as the tag encoder can send, and no more', () => {
+    expect(FIELD_RANGES['sessionPerCaller.maxGroupTags']).toEqual([0, MAX_GROUP_TAGS_LIMIT]);
   });
 
   it('refuses it on a route the Segment switch opens, naming the switch', () => {

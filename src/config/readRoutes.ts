@@ -130,7 +130,8 @@ export const FIELD_RANGES: Readonly<Record<string, readonly [number, number]>> =
   maxBodySize: [0, 2 ** 31 - 1],
   timeout: [1, 3_600_000],
   'sessionPerCaller.maxCallers': [1, 100_000],
-  // 50 session tags at most, less the caller's own five (caller, type, user, actor, groups).
+  // 50 session tags at most, less the caller's own five (caller, type, user, actor, groups):
+  // sessionTags.ts's MAX_GROUP_TAGS_LIMIT (a test keeps them equal).
   'sessionPerCaller.maxGroupTags': [0, 45],
 };
 /** The fields of a route's `sessionPerCaller` object. */
@@ -671,7 +672,6 @@ function endpointUrl(field: string, text: string, fail: Fail, originOnly: boolea
   return url;
 }
 
-/** Reads `credentialsEndpoint: { url, headers }`. Header values are secrets: never echoed. */
 /**
  * Reads `sessionPerCaller`: `true` (SourceIdentity and session tags), `false` (off), or an
  * object choosing each part. With both parts off, each caller still gets a session of their
@@ -725,6 +725,7 @@ function readSessionPerCaller(value: unknown, fail: Fail): SessionPerCaller | un
   return chosen;
 }
 
+/** Reads `credentialsEndpoint: { url, headers }`. Header values are secrets: never echoed. */
 function readCredentialsEndpoint(value: unknown, fail: Fail) {
   const field = 'credentialsEndpoint';
   if (!isObject(value)) {

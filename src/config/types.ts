@@ -45,7 +45,7 @@ export interface SessionPerCaller {
   sessionTags: boolean;
   /** Make the session tags transitive, so that they pass through role chaining. */
   transitiveTags: boolean;
-  /** The most callers whose sessions are kept; the least recently used is dropped. */
+  /** The most sessions kept (about one per caller); the least recently used is dropped. */
   maxCallers: number;
   /** The most group tags (`backstage-group-N`) per session; more groups are left out. */
   maxGroupTags: number;

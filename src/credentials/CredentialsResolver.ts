@@ -254,9 +254,9 @@ export class CredentialsResolver {
   }
 
   /**
-   * The session of one caller on a source with `sessionPerCaller`: made on first use (its
-   * credentials fetched when first asked for), kept while the caller is among the
-   * `maxCallers` most recent.
+   * The session of one caller (with these tags) on a source with `sessionPerCaller`: made on
+   * first use (its credentials fetched when first asked for), kept while it is among the
+   * `maxCallers` most recently used sessions of the source.
    */
   sessionFor(source: PerCallerSource, request: SessionRequest): CallerSession {
     const key = credentialSourceKey(source);
@@ -271,7 +271,7 @@ export class CredentialsResolver {
           if (Date.now() - warnedAt < NEW_SESSIONS_REFILL_MS) return;
           warnedAt = Date.now();
           this.options.logger?.warn(
-            `proxysigv4: new callers of ${describeCredentialSource(source)} are refused (503) for now: more than ${newSessionsPerMinute(source.sessionPerCaller!.maxCallers)} new sessions were asked for within a minute (the larger of 1000 and sessionPerCaller.maxCallers)`,
+            `proxysigv4: new callers of ${describeCredentialSource(source)} are refused (503) for now: more new sessions were asked for than its limit (a burst of ${newSessionsPerMinute(source.sessionPerCaller!.maxCallers)}, then as many a minute: the larger of 1000 and sessionPerCaller.maxCallers)`,
           );
         },
       );
@@ -279,11 +279,6 @@ export class CredentialsResolver {
       this.callerSessions.set(key, sessions);
     }
     return sessions.session(request);
-  }
-
-  /** How many callers' sessions a source holds (for tests and the bench). */
-  sessionCount(source: PerCallerSource): number {
-    return this.callerSessions.get(credentialSourceKey(source))?.size ?? 0;
   }
 
   /**
@@ -393,9 +388,6 @@ export class CredentialsResolver {
             transitiveTagKeys: perCaller.transitiveTags ? tags.map(t => t.Key) : undefined,
           },
           sts.secrets,
-          assumed => {
-            session.assumed = assumed;
-          },
         )();
       fetcher = async () => {
         try {
@@ -454,7 +446,14 @@ export class CredentialsResolver {
     if (!entry) {
       let fetcher: CredentialsFetcher;
       let secrets: () => ReadonlyArray<string | undefined> = () => [];
-      if (source.kind === 'role') {
+      if ((source.kind === 'role' || source.kind === 'endpoint') && source.sessionPerCaller) {
+        // Never one session for everyone on a per-caller source: only sessionFor() signs.
+        fetcher = async () => {
+          throw new CredentialsUnavailableError(
+            `Internal error: ${describeCredentialSource(source)} makes a session per caller, and none was chosen for this request`,
+          );
+        };
+      } else if (source.kind === 'role') {
         const sts = this.stsSource(source);
         secrets = sts.secrets;
         fetcher = assumeRoleFetcher(sts.client, source, sts.secrets);

@@ -1,5 +1,5 @@
 /*
- * The caller-to-session-name mapping (design note §4): the documented examples, the
+ * The caller-to-session-name mapping: the documented examples, the
  * collisions one can think of, and generated references. Every identity is checked with the
  * local STS's own rules (localAws/stsRules), so the plugin and the STS it is tested against
  * hold one rule set.
@@ -78,7 +78,7 @@ describe('callerKey', () => {
 });
 
 describe('sessionIdentity', () => {
-  it('gives the documented examples (design note §4, docs)', () => {
+  it('gives the documented examples (docs/credentials.md)', () => {
     const examples: [CallerRef, string][] = [
       [user('user:default/jane.doe'), 'jane.doe'],
       [user('user:finance/jane.doe'), 'jane.doe@finance'],
@@ -107,7 +107,7 @@ describe('sessionIdentity', () => {
     expect(sessionIdentity(user('user:default/jane.doe', 'plugin:scaffolder'))).toBe('jane.doe');
   });
 
-  it('keeps apart every pair of the collision list (design note §4)', () => {
+  it('keeps apart every pair of the collision list', () => {
     const long = 'a'.repeat(70); // over 64: hashed, with hints that agree
     const groups: CallerRef[][] = [
       // Case.

@@ -126,14 +126,14 @@ it('stops every session on close, and the ones made after', () => {
   expect(closed).toEqual(['ann', 'ben']);
 });
 
-it('makes at most 1000 new sessions at once (or maxCallers, if more), then as many a minute; known callers are always served', () => {
+it('makes a burst of at most 1000 new sessions (or maxCallers, if more), then as many a minute; known callers are always served', () => {
   let t = 0;
   const { store, made, limited } = sessions(4, () => t);
   const burst = MIN_NEW_SESSIONS_PER_MINUTE;
   for (let i = 0; i < burst; i++) store.session(request(`a${i}`));
   expect(made).toHaveLength(burst);
   expect(() => store.session(request('late'))).toThrow(
-    /Too many new callers: at most 1000 new AWS sessions a minute are made for this role/,
+    /Too many new callers: this route's credentials make at most 1000 new AWS sessions at once, then 1000 a minute/,
   );
   expect(limited()).toBe(1);
   // A caller with a session is not new (the last four are kept).

@@ -1,13 +1,12 @@
 import { CredentialsCache } from './cachedCredentials';
 import { CredentialsUnavailableError } from './errors';
-import { AssumedSession } from './sts';
 import { DroppedTag, SessionTag } from './sessionTags';
 import { CallerRef } from './callerIdentity';
 
 /** What a request asks for: the session of this caller, with these tags. */
 export interface SessionRequest {
   caller: CallerRef;
-  /** `callerKey(caller)`: the only key sessions are looked up by. */
+  /** `callerKey(caller)`: sessions are looked up by it and the fingerprint, never by identity. */
   callerKey: string;
   /** The role session name (and SourceIdentity, when on) derived from the caller. */
   identity: string;
@@ -31,8 +30,6 @@ export interface CallerSession {
   tags: readonly SessionTag[];
   dropped: readonly DroppedTag[];
   droppedCount: number;
-  /** From STS's last answer: the assumed-role ARN, SourceIdentity. */
-  assumed?: AssumedSession;
   lastUsed: number;
 }
 
@@ -43,8 +40,8 @@ export const MAX_LISTED_DROPS = 10;
 export type SessionFactory = (request: SessionRequest) => CallerSession;
 
 /**
- * A session idle for this long leaves the map even while there is room: its credentials
- * (an hour by default, never refreshed while idle) are of no more use.
+ * A session idle for this long leaves the map at the next lookup, even while there is room:
+ * its credentials (an hour by default) have lapsed or soon will, never refreshed while idle.
  */
 export const IDLE_SESSION_DROP_MS = 60 * 60 * 1000;
 
@@ -152,7 +149,7 @@ export class CallerSessions {
     if (this.allowance < 1) {
       this.onLimited();
       throw new CredentialsUnavailableError(
-        `Too many new callers: at most ${this.perMinute} new AWS sessions a minute are made for this role; try again shortly`,
+        `Too many new callers: this route's credentials make at most ${this.perMinute} new AWS sessions at once, then ${this.perMinute} a minute; try again shortly`,
         undefined,
         'TooManyNewCallers',
       );

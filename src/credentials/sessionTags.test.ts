@@ -1,5 +1,5 @@
 /*
- * Session tags of a caller's own session (design note §5): the fixed cases, and generated
+ * Session tags of a caller's own session: the fixed cases, and generated
  * group lists. Every request's tags are checked with the local STS's own rules
  * (localAws/stsRules: patterns, lengths, `aws:`, at most 50, keys unique without case), so
  * the plugin and the STS it is tested against hold one rule set. The packed size is STS's

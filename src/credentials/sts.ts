@@ -67,15 +67,6 @@ export interface AssumeRoleParameters {
   transitiveTagKeys?: readonly string[];
 }
 
-/** What STS said about a session it issued: its ARN names the session. */
-export interface AssumedSession {
-  /** `arn:aws:sts::<account>:assumed-role/<role>/<session name>`. */
-  arn?: string;
-  sourceIdentity?: string;
-  /** How much of the packed budget the session tags used, in percent, when STS says. */
-  packedPolicySize?: number;
-}
-
 /** The trust-policy permissions that AssumeRole needs for a SourceIdentity or session tags. */
 export type MissingStsPermission = 'sts:SetSourceIdentity' | 'sts:TagSession';
 
@@ -114,7 +105,6 @@ export function assumeRoleFetcher(
   client: STSClient,
   params: AssumeRoleParameters,
   otherSecrets: () => ReadonlyArray<string | undefined> = () => [],
-  onSession?: (session: AssumedSession) => void,
 ): CredentialsFetcher {
   return async () => {
     let answer;
@@ -160,11 +150,6 @@ export function assumeRoleFetcher(
       sessionToken: c.SessionToken,
       expiration: c.Expiration,
     };
-    onSession?.({
-      arn: answer.AssumedRoleUser?.Arn,
-      sourceIdentity: answer.SourceIdentity,
-      packedPolicySize: answer.PackedPolicySize,
-    });
     return credentials;
   };
 }

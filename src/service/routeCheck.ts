@@ -170,7 +170,7 @@ export async function checkRoute(
     };
   }
   check ??= await resolver.checkIdentity(route.credentialSource, route.sts, session?.cache);
-  const perCaller = session && (route.credentialSource as { sessionPerCaller?: SessionPerCaller }).sessionPerCaller;
+  const perCaller = session && perCallerSource(route)?.sessionPerCaller;
   return {
     route: route.route || '/',
     target: {
@@ -211,8 +211,8 @@ export async function logRouteChecks(
 ): Promise<void> {
   await Promise.all(
     routes.map(async route => {
-      const source = route.credentialSource;
-      if ((source.kind === 'role' || source.kind === 'endpoint') && source.sessionPerCaller) {
+      const source = perCallerSource(route);
+      if (source) {
         await logPerCallerCheck(route, source, resolver, logger);
         return;
       }

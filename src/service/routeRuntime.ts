@@ -2,14 +2,10 @@ import { LoggerService, UserInfoService } from '@backstage/backend-plugin-api';
 import { RouteConfig } from '../config/types';
 import { CredentialsCache } from '../credentials/cachedCredentials';
 import { CallerSession } from '../credentials/callerSessions';
-import {
-  CredentialsResolver,
-  CredentialsUnavailableError,
-  PerCallerSource,
-} from '../credentials/CredentialsResolver';
+import { CredentialsResolver, PerCallerSource } from '../credentials/CredentialsResolver';
 import { createAgent, UpstreamTarget } from '../forwarding/forward';
 import { RouteSigner } from '../signing/signRequest';
-import { PerCallerSessions } from './callerSession';
+import { PerCallerSessions } from './perCallerSessions';
 
 /** What a route needs at request time, built once at start. */
 export interface RouteRuntime {
@@ -39,18 +35,6 @@ export function awsSessionOf(session: CallerSession, route: RouteConfig) {
   };
 }
 
-/** Credentials that are never there: the shared place of a route that signs per caller only. */
-function refusingCache(route: RouteConfig): CredentialsCache {
-  return new CredentialsCache(
-    async () => {
-      throw new CredentialsUnavailableError(
-        `proxysigv4 route ${route.route || '/'} signs only with its callers' own sessions`,
-      );
-    },
-    { label: `route ${route.route || '/'} (a session per caller only)` },
-  );
-}
-
 /** A route's credentials (shared, or per caller), signer and upstream connection pool. */
 export function routeRuntime(
   route: RouteConfig,
@@ -59,10 +43,8 @@ export function routeRuntime(
   logger: LoggerService,
 ): RouteRuntime {
   const perCaller = perCallerSource(route);
-  // A per-caller route never signs with a shared session: none is even made.
-  const credentials = perCaller
-    ? refusingCache(route)
-    : resolver.forSource(route.credentialSource);
+  // On a per-caller route this cache refuses: only the caller's own session signs.
+  const credentials = resolver.forSource(route.credentialSource);
   return {
     config: route,
     credentials,

@@ -165,7 +165,6 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       // sessionPerCaller: this caller's own session, found by their own admitted credentials.
       const session = runtime.perCaller && (await runtime.perCaller.sessionFor(caller));
       const credentials = session ? session.cache : runtime.credentials;
-      if (audited && session) audited.awsSession = awsSessionOf(session, route);
 
       // debug: true logs what was signed, for comparison with a SignatureDoesNotMatch.
       const logTrace = route.debug
@@ -189,10 +188,12 @@ export function createRouter(options: RouterOptions): ProxyRouter {
             unsignedPayload: route.unsignedPayload,
           },
           logTrace,
-          credentials.get,
+          session?.cache.get,
         ),
       });
       const signed = await sign();
+      // Once signed: the record names the session only if it signed the request.
+      if (audited && session) audited.awsSession = awsSessionOf(session, route);
 
       await forward(runtime.target, signed, res, {
         // The upstream said the credentials are expired or unknown: drop them (unless
