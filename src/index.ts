@@ -7,6 +7,7 @@
 export { proxySigV4Plugin as default } from './plugin';
 export { createRouter } from './service/router';
 export type { RouterOptions, ProxyRouter } from './service/router';
+export type { RouteSetChange, RouteSet } from './service/routeSet';
 export type {
   RouteConfig,
   CredentialsPolicy,

@@ -181,6 +181,9 @@ interface StsSource {
 
 const GROUP_TAG = /^backstage-group-\d+$/;
 
+/** An STS client no route uses any more is closed after this: longer than one STS call. */
+const RETIRED_STS_CLIENT_GRACE_MS = 30_000;
+
 /** The first few tags left out, and how many more: a user can own thousands of groups. */
 function describeDropped(dropped: readonly DroppedTag[], count: number): string {
   const listed = dropped.map(d => `${d.ref} (${d.reason})`);
@@ -315,6 +318,35 @@ export class CredentialsResolver {
       return { ok: false, code: codeOf(error, secrets), message: messageOf(error, secrets) };
     } finally {
       client.destroy();
+    }
+  }
+
+  /**
+   * After a reload: lets go of every source that none of `sources` uses (directly, or as the
+   * credentials that assume a role): their refresh timers stop, their caller sessions go, and
+   * their STS connections close once a request in flight has had time to finish. The caches
+   * of sources still in use are kept: a reload costs them no STS call.
+   */
+  retain(sources: readonly CredentialSourceConfig[]): void {
+    const used = new Set<string>();
+    for (const source of sources) {
+      used.add(credentialSourceKey(source));
+      if (source.kind === 'role') used.add(credentialSourceKey(source.source));
+    }
+    for (const [key, entry] of this.entries) {
+      if (used.has(key)) continue;
+      entry.cache.close();
+      this.entries.delete(key);
+    }
+    for (const [key, sessions] of this.callerSessions) {
+      if (used.has(key)) continue;
+      sessions.close();
+      this.callerSessions.delete(key);
+    }
+    for (const [key, sts] of this.stsSources) {
+      if (used.has(key)) continue;
+      this.stsSources.delete(key);
+      setTimeout(() => sts.client.destroy(), RETIRED_STS_CLIENT_GRACE_MS).unref();
     }
   }
 

@@ -20,7 +20,8 @@ import { RouteChecker } from './routeCheck';
 export function routeCheckHandler(options: {
   httpAuth: HttpAuthService;
   permissions?: PermissionsService;
-  routes: RouteConfig[];
+  /** The routes in force now. */
+  routes: () => RouteConfig[];
   checker: RouteChecker;
 }) {
   const { httpAuth, permissions, routes, checker } = options;
@@ -56,7 +57,7 @@ export function routeCheckHandler(options: {
         );
       }
       const only = typeof req.query.route === 'string' ? req.query.route : undefined;
-      const selected = routes.filter(r => only === undefined || (r.route || '/') === only);
+      const selected = routes().filter(r => only === undefined || (r.route || '/') === only);
       if (only !== undefined && selected.length === 0) {
         throw new NotFoundError(`No proxysigv4 route is configured as ${only}`);
       }

@@ -7,9 +7,16 @@ import { createAgent, UpstreamTarget } from '../forwarding/forward';
 import { RouteSigner } from '../signing/signRequest';
 import { PerCallerSessions } from './perCallerSessions';
 
-/** What a route needs at request time, built once at start. */
+/**
+ * What a route needs at request time, built at start or when a reload adds or changes the
+ * route, and kept across reloads that leave the route as it was.
+ */
 export interface RouteRuntime {
   config: RouteConfig;
+  /** Requests being handled on this route (counted so that a retired route drains first). */
+  inFlight: number;
+  /** Replaced or removed by a reload: its connections close once its last request is done. */
+  retired: boolean;
   /** The route's shared credentials; unused when each caller has a session (`perCaller`). */
   credentials: CredentialsCache;
   /** `sessionPerCaller` routes: finds each caller's own session. */
@@ -47,6 +54,8 @@ export function routeRuntime(
   const credentials = resolver.forSource(route.credentialSource);
   return {
     config: route,
+    inFlight: 0,
+    retired: false,
     credentials,
     perCaller: perCaller
       ? new PerCallerSessions(route.route || '/', perCaller, resolver, userInfo, logger)
@@ -61,4 +70,25 @@ export function routeRuntime(
       allowedResponseHeaders: route.allowedResponseHeaders,
     },
   };
+}
+
+/** A request starts on the runtime; call the function returned once it is done. */
+export function enter(runtime: RouteRuntime): () => void {
+  runtime.inFlight += 1;
+  let left = false;
+  return () => {
+    if (left) return;
+    left = true;
+    runtime.inFlight -= 1;
+    if (runtime.retired && runtime.inFlight === 0) runtime.target.agent.destroy();
+  };
+}
+
+/**
+ * A reload replaced or removed the route: its pooled connections close now if it is idle,
+ * else once its last request is done (requests in flight finish on the route they started on).
+ */
+export function retire(runtime: RouteRuntime): void {
+  runtime.retired = true;
+  if (runtime.inFlight === 0) runtime.target.agent.destroy();
 }

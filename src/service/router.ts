@@ -11,7 +11,6 @@ import { Config } from '@backstage/config';
 import { NotFoundError } from '@backstage/errors';
 import { AwsCredentialsManager } from '@backstage/integration-aws-node';
 import { ROUTE_CHECK_PATH, RouteConfig } from '../config/types';
-import { readProxyConfig } from '../config/readRoutes';
 import {
   CredentialsResolver,
   CredentialsUnavailableError,
@@ -36,10 +35,12 @@ import { CallerAdmission } from '../access/admitCaller';
 import { refuseActiveDestination } from '../access/fetchDestination';
 import { auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
-import { logRouteChecks, RouteChecker } from './routeCheck';
+import { RouteChecker } from './routeCheck';
 import { routeCheckHandler } from './routeCheckHandler';
 import { refuseVersionlessRequestLine } from './httpVersion';
-import { awsSessionOf, perCallerSource, routeRuntime, RouteRuntime } from './routeRuntime';
+import { awsSessionOf, enter, perCallerSource, routeRuntime } from './routeRuntime';
+import { LiveRoutes } from './reload';
+import { RouteSetChange } from './routeSet';
 
 /** Options for {@link createRouter}. */
 export interface RouterOptions {
@@ -60,28 +61,37 @@ export interface RouterOptions {
    * route sends session tags; the plugin passes `coreServices.userInfo`.
    */
   userInfo?: UserInfoService;
+  /**
+   * Told after each reload that changed the routes (the plugin logs the added and changed
+   * routes and registers their auth policies).
+   */
+  onRoutesChanged?: (change: RouteSetChange) => void;
 }
 
 /** The proxy's router, its routes, and a way to release its connections. */
 export interface ProxyRouter {
   router: express.Router;
+  /** The routes at start. */
   routes: RouteConfig[];
+  /**
+   * Follows the `proxysigv4` section from now on: a change swaps in the new routes without a
+   * restart (an invalid one is logged and leaves the routes as they were).
+   */
+  watch(): void;
   /**
    * Checks every route's credentials (sts:GetCallerIdentity) and logs the outcome once per
    * route, unless `proxysigv4.checkCredentialsOnStart` is false. Never rejects.
    */
   checkCredentials(): Promise<void>;
-  /** Closes the routes' pooled upstream connections and stops credential refresh timers. */
+  /**
+   * Stops following the configuration, closes the routes' pooled upstream connections and
+   * stops credential refresh timers.
+   */
   close(): void;
 }
 
-/**
- * Builds the proxy from the `proxysigv4` configuration. Throws at start for an invalid
- * configuration. Every route requires Backstage credentials unless it opted out.
- */
-export function createRouter(options: RouterOptions): ProxyRouter {
-  const { config, logger, httpAuth, auditor } = options;
-  const { routes, checkCredentialsOnStart } = readProxyConfig(config);
+/** Refuses routes that need a service the router was not given. */
+function requireServices(routes: RouteConfig[], options: RouterOptions): void {
   const withPermission = routes.find(r => r.permission !== undefined);
   if (withPermission && !options.permissions) {
     throw new Error(
@@ -94,6 +104,14 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       `proxysigv4 route ${tagged.route || '/'} sends session tags with the callers' groups (sessionPerCaller), but the router was given no userInfo service`,
     );
   }
+}
+
+/**
+ * Builds the proxy from the `proxysigv4` configuration. Throws at start for an invalid
+ * configuration. Every route requires Backstage credentials unless it opted out.
+ */
+export function createRouter(options: RouterOptions): ProxyRouter {
+  const { config, logger, httpAuth, auditor } = options;
   const admission = new CallerAdmission(httpAuth, options.permissions!);
   const resolver = options.credentialsManager
     ? new CredentialsResolver(options.credentialsManager, {
@@ -102,16 +120,22 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       })
     : CredentialsResolver.fromConfig(config, { logger });
 
-  const runtimes = new Map<RouteConfig, RouteRuntime>();
-  for (const route of routes) {
-    if (route.debug) {
-      logger.warn(
-        `proxysigv4 route ${route.route || '/'} has debug on: every request's canonical request and string to sign are logged, with its path, query and signed header values (not the session token or SSE-C keys); turn it off when done`,
-      );
-    }
-    runtimes.set(route, routeRuntime(route, resolver, options.userInfo, logger));
-  }
-  const table = new RouteTable(routes);
+  const live = new LiveRoutes({
+    config,
+    logger,
+    resolver,
+    validate: routes => requireServices(routes, options),
+    makeRuntime: route => {
+      if (route.debug) {
+        logger.warn(
+          `proxysigv4 route ${route.route || '/'} has debug on: every request's canonical request and string to sign are logged, with its path, query and signed header values (not the session token or SSE-C keys); turn it off when done`,
+        );
+      }
+      return routeRuntime(route, resolver, options.userInfo, logger);
+    },
+    onChange: options.onRoutesChanged,
+  });
+  const routes = live.current.routes;
 
   // Case-sensitive, as route keys are: /_Routes may be a route of its own.
   const router = Router({ caseSensitive: true });
@@ -123,9 +147,9 @@ export function createRouter(options: RouterOptions): ProxyRouter {
     routeCheckHandler({
       httpAuth,
       permissions: options.permissions,
-      routes,
+      routes: () => live.current.routes,
       checker: new RouteChecker(resolver, (route, caller) =>
-        runtimes.get(route)!.perCaller?.sessionFor(caller),
+        live.current.runtimes.get(route)?.perCaller?.sessionFor(caller),
       ),
     }),
   );
@@ -133,7 +157,10 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
     let routeLabel = '?';
+    let leave = () => {};
     const audited = auditor && auditRequest(auditor, logger, req, res);
+    // The routes in force when the request arrived serve it to its end, whatever a reload does.
+    const { table, runtimes } = live.current;
     try {
       match = table.match(req.url);
       routeLabel = match?.route.route || '/';
@@ -143,6 +170,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       if (audited) audited.route = routeLabel;
       const { route, rest, rawQuery } = match;
       const runtime = runtimes.get(route)!;
+      leave = enter(runtime);
 
       const caller = await admission.admit(req, route, rawQuery);
       if (audited) audited.caller = caller;
@@ -233,25 +261,19 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       } else {
         sendError(req, res, error);
       }
+    } finally {
+      leave();
     }
   });
 
   return {
     router,
     routes,
-    async checkCredentials() {
-      if (!checkCredentialsOnStart) return;
-      try {
-        await logRouteChecks(routes, resolver, logger);
-      } catch (error) {
-        logger.warn(`proxysigv4: could not check the routes' credentials: ${error}`);
-      }
-    },
+    watch: () => live.watch(),
+    checkCredentials: () => live.checkCredentials(),
     close() {
+      live.close();
       resolver.close();
-      for (const runtime of runtimes.values()) {
-        runtime.target.agent.destroy();
-      }
     },
   };
 }
