@@ -20,6 +20,12 @@ export interface LiveRoutesOptions {
   onChange?: (change: RouteSetChange) => void;
 }
 
+/**
+ * A section that disappears is believed only if it is still gone this much later: an editor
+ * that truncates a file before writing it lets Backstage read it empty for a moment.
+ */
+export const VANISHED_SECTION_CONFIRM_MS = 1000;
+
 /** The `proxysigv4` section as a string that is equal exactly when the section is. */
 function sectionText(config: Config): string {
   return JSON.stringify(config.getOptional('proxysigv4') ?? null);
@@ -51,6 +57,7 @@ export class LiveRoutes {
   private checkCredentialsOnStart: boolean;
   private text: string;
   private subscription?: { unsubscribe(): void };
+  private confirming?: NodeJS.Timeout;
 
   constructor(private readonly options: LiveRoutesOptions) {
     const { routes, checkCredentialsOnStart } = readProxyConfig(options.config);
@@ -81,13 +88,20 @@ export class LiveRoutes {
   /** Stops following the configuration, and closes every route's connections. */
   close(): void {
     this.subscription?.unsubscribe();
+    clearTimeout(this.confirming);
     for (const runtime of this.current.runtimes.values()) retire(runtime);
   }
 
-  private reload(): void {
+  private reload(confirmed = false): void {
     const { config, logger, resolver } = this.options;
     const text = sectionText(config);
     if (text === this.text) return; // another section changed
+    if (text === 'null' && this.current.routes.length > 0 && !confirmed) {
+      clearTimeout(this.confirming);
+      this.confirming = setTimeout(() => this.reload(true), VANISHED_SECTION_CONFIRM_MS);
+      this.confirming.unref();
+      return;
+    }
     // Remembered even when invalid: the same invalid section is reported once.
     this.text = text;
     let change: RouteSetChange;
