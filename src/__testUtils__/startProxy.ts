@@ -9,7 +9,12 @@ import {
 } from '@backstage/backend-test-utils';
 import request from 'supertest';
 import { JsonObject } from '@backstage/types';
-import { LoggerService, ServiceFactory } from '@backstage/backend-plugin-api';
+import {
+  coreServices,
+  createServiceFactory,
+  LoggerService,
+  ServiceFactory,
+} from '@backstage/backend-plugin-api';
 import { proxySigV4Plugin } from '../plugin';
 
 export const TEST_CREDENTIALS = {
@@ -25,6 +30,22 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
+/** A root config that a test can change while the backend runs (`update`), as a file edit would. */
+export type LiveConfig = ReturnType<typeof mockServices.rootConfig>;
+
+/**
+ * The app-config the test backend runs with: the main account's test credentials, `extraConfig`,
+ * and these `proxysigv4` routes with the start-up credentials check off unless they turn it on.
+ * Give it to a {@link LiveConfig}'s `update` to change the configuration of a running backend.
+ */
+export function proxyConfigData(proxysigv4: JsonObject, extraConfig: JsonObject = {}): JsonObject {
+  return {
+    aws: { mainAccount: TEST_CREDENTIALS },
+    ...extraConfig,
+    proxysigv4: { checkCredentialsOnStart: false, ...proxysigv4 },
+  };
+}
+
 /**
  * Starts the plugin with these `proxysigv4` routes. The start-up credentials check is off
  * unless the routes turn it on: it would call the real STS, and tests stay on loopback.
@@ -36,18 +57,19 @@ export async function startProxy(
     logger?: ServiceFactory<LoggerService, any, any>;
     /** More plugins, modules or service factories for the backend. */
     features?: Parameters<typeof startTestBackend>[0]['features'];
+    /**
+     * The backend's root config, for a test that changes it while the backend runs: it is set
+     * to the configuration above ({@link proxyConfigData}) before the backend starts, and the
+     * backend reads it live, so that the test's later `update` calls reach the plugin's
+     * `config.subscribe`. Without it, the configuration is fixed.
+     */
+    rootConfig?: LiveConfig;
   } = {},
 ): Promise<RunningProxy> {
   const backend = await startTestBackend({
     features: [
       proxySigV4Plugin,
-      mockServices.rootConfig.factory({
-        data: {
-          aws: { mainAccount: TEST_CREDENTIALS },
-          ...extraConfig,
-          proxysigv4: { checkCredentialsOnStart: false, ...proxysigv4 },
-        },
-      }),
+      rootConfigFactory(proxyConfigData(proxysigv4, extraConfig), options.rootConfig),
       ...(options.logger ? [options.logger] : []),
       ...(options.features ?? []),
       mockServices.httpAuth.factory({
@@ -62,6 +84,17 @@ export async function startProxy(
     http: () => request(backend.server),
     stop: () => backend.stop(),
   };
+}
+
+/** The fixed root config with `data`, or `live` set to `data` (mockServices' factory makes its own instance). */
+function rootConfigFactory(data: JsonObject, live: LiveConfig | undefined) {
+  if (!live) return mockServices.rootConfig.factory({ data });
+  live.update({ data });
+  return createServiceFactory({
+    service: coreServices.rootConfig,
+    deps: {},
+    factory: () => live,
+  });
 }
 
 /** The Authorization header of a mock Backstage user. */

@@ -234,6 +234,8 @@ export class CredentialsResolver {
   private readonly entries = new Map<string, Entry>();
   private readonly stsSources = new Map<string, StsSource>();
   private readonly callerSessions = new Map<string, CallerSessions>();
+  /** STS clients no route uses any more, each closed when its grace period ends. */
+  private readonly retiredSts = new Map<StsSource, NodeJS.Timeout>();
   private closed = false;
 
   static fromConfig(
@@ -346,7 +348,13 @@ export class CredentialsResolver {
     for (const [key, sts] of this.stsSources) {
       if (used.has(key)) continue;
       this.stsSources.delete(key);
-      setTimeout(() => sts.client.destroy(), RETIRED_STS_CLIENT_GRACE_MS).unref();
+      const retired = sts;
+      const timer = setTimeout(() => {
+        this.retiredSts.delete(retired);
+        retired.client.destroy();
+      }, RETIRED_STS_CLIENT_GRACE_MS);
+      timer.unref();
+      this.retiredSts.set(retired, timer);
     }
   }
 
@@ -362,6 +370,11 @@ export class CredentialsResolver {
     for (const sts of this.stsSources.values()) {
       sts.client.destroy();
     }
+    for (const [sts, timer] of this.retiredSts) {
+      clearTimeout(timer);
+      sts.client.destroy();
+    }
+    this.retiredSts.clear();
   }
 
   /** The STS client that assumes a role, one per distinct source; shared by its callers. */
