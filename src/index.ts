@@ -6,6 +6,8 @@
  */
 export { proxySigV4Plugin as default } from './plugin';
 export { createRouter } from './service/router';
+export { proxySigV4RoutesExtensionPoint } from './config/moduleRoutes';
+export type { ProxySigV4RoutesExtensionPoint } from './config/moduleRoutes';
 export type { RouterOptions, ProxyRouter } from './service/router';
 export type { RouteSetChange, RouteSet } from './service/routeSet';
 export type {

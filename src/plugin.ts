@@ -7,6 +7,7 @@ import { routePermission } from './access/admitCaller';
 import { routeCheckPermission } from './access/routeCheckPermission';
 import { RouteConfig } from './config/types';
 import { routeAnnouncer } from './service/announceRoutes';
+import { ModuleRoutes, proxySigV4RoutesExtensionPoint } from './config/moduleRoutes';
 
 /**
  * The SigV4 proxy plugin: `proxysigv4` routes, served under `/api/proxy-sigv4`.
@@ -16,6 +17,8 @@ import { routeAnnouncer } from './service/announceRoutes';
 export const proxySigV4Plugin = createBackendPlugin({
   pluginId: 'proxy-sigv4',
   register(env) {
+    const moduleRoutes = new ModuleRoutes();
+    env.registerExtensionPoint(proxySigV4RoutesExtensionPoint, moduleRoutes.extensionPoint());
     env.registerInit({
       deps: {
         config: coreServices.rootConfig,
@@ -47,6 +50,7 @@ export const proxySigV4Plugin = createBackendPlugin({
           permissions,
           auditor,
           userInfo,
+          moduleRoutes: moduleRoutes.take(),
           onRoutesChanged: change => announce([...change.added, ...change.changed]),
         });
         const named = new Set(proxy.routes.flatMap(r => (r.permission ? [r.permission] : [])));

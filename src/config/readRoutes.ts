@@ -1,5 +1,5 @@
 import { Config } from '@backstage/config';
-import { JsonObject } from '@backstage/types';
+import { JsonObject, JsonValue } from '@backstage/types';
 import { hostInfo } from '../endpoint/hostInfo';
 import { canonicalPath } from '../endpoint/canonical';
 import { isNeverForwardedRequestHeader } from '../forwarding/requestHeaders';
@@ -156,15 +156,19 @@ export interface ProxySigV4Config {
  * Reads and validates `proxysigv4`. Throws a {@link ProxyConfigError} naming the route and
  * field for anything invalid or unknown: nothing is silently ignored.
  */
-export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
+export function readProxyConfig(
+  rootConfig: Config,
+  moduleRoutes: Readonly<Record<string, JsonValue>> = {},
+): ProxySigV4Config {
   // Route keys contain '/', which Config's getters refuse: read the section as plain JSON.
-  const section = rootConfig.getOptional('proxysigv4');
-  if (section === undefined) {
+  const configured = rootConfig.getOptional('proxysigv4');
+  if (configured === undefined && Object.keys(moduleRoutes).length === 0) {
     return { routes: [], checkCredentialsOnStart: true };
   }
-  if (!isObject(section)) {
+  if (configured !== undefined && !isObject(configured)) {
     throw new ProxyConfigError('proxysigv4 must be a map of routes');
   }
+  const section = mergeModuleRoutes(configured ?? {}, moduleRoutes);
   let allowUnauthenticated = false;
   if ('allowUnauthenticatedRequests' in section) {
     const value = section.allowUnauthenticatedRequests;
@@ -207,7 +211,12 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
         `proxysigv4.${key}: unknown setting; route keys must begin with '/'`,
       );
     }
-    const route = readRoute(section, key, allowUnauthenticated);
+    const route = readRoute(
+      section,
+      key,
+      allowUnauthenticated,
+      key in moduleRoutes ? `proxysigv4 route '${key}' (added by a backend module)` : undefined,
+    );
     const credentialSource = route.credentialSource;
     const source =
       credentialSource.kind === 'role'
@@ -234,6 +243,29 @@ export function readProxyConfig(rootConfig: Config): ProxySigV4Config {
   return { routes, checkCredentialsOnStart };
 }
 
+/**
+ * The configured section with the routes backend modules added in code: each a route key
+ * (beginning with `/`) that app-config does not have, in the same shape as a configured route.
+ */
+function mergeModuleRoutes(
+  configured: JsonObject,
+  moduleRoutes: Readonly<Record<string, JsonValue>>,
+): JsonObject {
+  for (const key of Object.keys(moduleRoutes)) {
+    if (!key.startsWith('/')) {
+      throw new ProxyConfigError(
+        `proxysigv4 route '${key}' (added by a backend module): route keys must begin with '/'`,
+      );
+    }
+    if (key in configured) {
+      throw new ProxyConfigError(
+        `proxysigv4 route '${key}' is both in app-config and added by a backend module; remove one of them`,
+      );
+    }
+  }
+  return { ...configured, ...moduleRoutes } as JsonObject;
+}
+
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -242,8 +274,9 @@ function readRoute(
   section: JsonObject,
   key: string,
   allowUnauthenticatedRequests: boolean,
+  origin?: string,
 ): RouteConfig {
-  const where = `proxysigv4['${key}']`;
+  const where = origin ?? `proxysigv4['${key}']`;
   const fail = (field: string | undefined, message: string): never => {
     throw new ProxyConfigError(
       `${where}${field ? `.${field}` : ''}: ${message}`,

@@ -1,5 +1,6 @@
 import { LoggerService } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
+import { JsonValue } from '@backstage/types';
 import { RouteConfig } from '../config/types';
 import { readProxyConfig } from '../config/readRoutes';
 import { CredentialsResolver } from '../credentials/CredentialsResolver';
@@ -12,6 +13,8 @@ export interface LiveRoutesOptions {
   config: Config;
   logger: LoggerService;
   resolver: CredentialsResolver;
+  /** Routes added in code by backend modules: merged with the configured ones every time. */
+  moduleRoutes?: Readonly<Record<string, JsonValue>>;
   /** Builds an added or changed route's runtime. */
   makeRuntime: (route: RouteConfig) => RouteRuntime;
   /** Refuses routes the router cannot serve (a permission without a permissions service). */
@@ -60,7 +63,7 @@ export class LiveRoutes {
   private confirming?: NodeJS.Timeout;
 
   constructor(private readonly options: LiveRoutesOptions) {
-    const { routes, checkCredentialsOnStart } = readProxyConfig(options.config);
+    const { routes, checkCredentialsOnStart } = readProxyConfig(options.config, options.moduleRoutes);
     options.validate(routes);
     this.current = buildRouteSet(routes, undefined, options.makeRuntime).set;
     this.checkCredentialsOnStart = checkCredentialsOnStart;
@@ -106,7 +109,7 @@ export class LiveRoutes {
     this.text = text;
     let change: RouteSetChange;
     try {
-      const { routes, checkCredentialsOnStart } = readProxyConfig(config);
+      const { routes, checkCredentialsOnStart } = readProxyConfig(config, this.options.moduleRoutes);
       this.options.validate(routes);
       change = buildRouteSet(routes, this.current, this.options.makeRuntime);
       this.checkCredentialsOnStart = checkCredentialsOnStart;

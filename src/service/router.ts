@@ -8,6 +8,7 @@ import {
   UserInfoService,
 } from '@backstage/backend-plugin-api';
 import { Config } from '@backstage/config';
+import { JsonValue } from '@backstage/types';
 import { NotFoundError } from '@backstage/errors';
 import { AwsCredentialsManager } from '@backstage/integration-aws-node';
 import { ROUTE_CHECK_PATH, RouteConfig } from '../config/types';
@@ -66,6 +67,11 @@ export interface RouterOptions {
    * routes and registers their auth policies).
    */
   onRoutesChanged?: (change: RouteSetChange) => void;
+  /**
+   * Routes added in code (by backend modules, through the extension point), merged with the
+   * configured ones at start and at every reload.
+   */
+  moduleRoutes?: Readonly<Record<string, JsonValue>>;
 }
 
 /** The proxy's router, its routes, and a way to release its connections. */
@@ -124,6 +130,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
     config,
     logger,
     resolver,
+    moduleRoutes: options.moduleRoutes,
     validate: routes => requireServices(routes, options),
     makeRuntime: route => {
       if (route.debug) {
