@@ -149,3 +149,32 @@ it('refuses routes added after the backend started', async () => {
   );
   expect((await proxy.http().get(`${P}/late/x`).set('authorization', USER)).status).toBe(404);
 });
+
+it("is not opened by the section's allowUnauthenticatedRequests: a module's route is open only if it says so", async () => {
+  proxy = await start({ allowUnauthenticatedRequests: true, '/configured': { target: `${upstream.url}/c`, ...api } }, [
+    routesModule('code', () => ({
+      '/closed': { target: `${upstream.url}/closed`, ...api },
+      '/open': { target: `${upstream.url}/open`, ...api, credentials: 'dangerously-allow-unauthenticated' },
+    })),
+  ]);
+  const anonymous = async (path: string) => (await proxy!.http().get(`${P}${path}/x`)).status;
+  expect([await anonymous('/configured'), await anonymous('/closed'), await anonymous('/open')]).toEqual([200, 401, 200]);
+});
+
+it('takes all of one call or none of it, and a copy of what it was given', async () => {
+  const routes: Record<string, JsonValue> = { '/first': { target: `${upstream.url}/first`, ...api } };
+  await expect(
+    start({}, [
+      routesModule('one', () => ({ '/taken': { target: `${upstream.url}/t`, ...api } })),
+      routesModule('two', () => ({ '/fine': { target: `${upstream.url}/f`, ...api }, '/taken': `${upstream.url}/x` })),
+    ]),
+  ).rejects.toThrow(/Module 'two' for plugin 'proxy-sigv4' startup failed; caused by Error: proxysigv4 route '\/taken' is added by two/);
+  proxy = await start({}, [
+    routesModule('copy', () => {
+      setTimeout(() => ((routes['/first'] as any).target = 'https://elsewhere.example'));
+      return routes;
+    }),
+  ]);
+  await sleep(20);
+  expect((await proxy.http().get(`${P}/first/x`).set('authorization', USER)).status).toBe(200);
+});

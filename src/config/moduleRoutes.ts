@@ -33,7 +33,8 @@ export const proxySigV4RoutesExtensionPoint =
  * that module in its start-up failure.
  */
 export class ModuleRoutes {
-  private readonly routes: Record<string, JsonValue> = {};
+  // No prototype: a key such as __proto__ is a key like any other (and refused: no leading /).
+  private readonly routes: Record<string, JsonValue> = Object.create(null);
   private locked = false;
 
   /** The extension point given to each module. */
@@ -45,14 +46,20 @@ export class ModuleRoutes {
             'proxysigv4 routes can only be added while the backend starts, from a module init',
           );
         }
-        for (const [key, value] of Object.entries(added)) {
+        // A copy, taken now: what the module does with its objects later changes nothing.
+        const entries = Object.entries(JSON.parse(JSON.stringify(added ?? {})) as Record<string, JsonValue>);
+        // All or nothing: every key is checked before any is added.
+        for (const [key] of entries) {
+          if (!key.startsWith('/')) {
+            throw new Error(`proxysigv4 route '${key}' (added by a backend module): route keys must begin with '/'`);
+          }
           if (Object.prototype.hasOwnProperty.call(this.routes, key)) {
             throw new Error(
               `proxysigv4 route '${key}' is added by two backend modules; each route key may be added once`,
             );
           }
-          this.routes[key] = value;
         }
+        for (const [key, value] of entries) this.routes[key] = value;
       },
     };
   }

@@ -211,11 +211,14 @@ export function readProxyConfig(
         `proxysigv4.${key}: unknown setting; route keys must begin with '/'`,
       );
     }
+    const fromModule = Object.prototype.hasOwnProperty.call(moduleRoutes, key);
     const route = readRoute(
       section,
       key,
-      allowUnauthenticated,
-      key in moduleRoutes ? `proxysigv4 route '${key}' (added by a backend module)` : undefined,
+      // The section's switch opens configured routes only: a module's route is open only
+      // if it says so itself (credentials: dangerously-allow-unauthenticated).
+      fromModule ? false : allowUnauthenticated,
+      fromModule ? `proxysigv4 route '${key}' (added by a backend module)` : undefined,
     );
     const credentialSource = route.credentialSource;
     const source =

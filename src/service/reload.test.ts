@@ -529,7 +529,7 @@ describe('connections', () => {
     const slow = await namedUpstream('slow');
     const slowAnswer = named('slow');
     slow.handler = (req, res, received) => {
-      setTimeout(() => slowAnswer(req, res, received), 300);
+      setTimeout(() => slowAnswer(req, res, received), 1500); // longer than the reload takes to settle
     };
     const keep = { target: `${one.url}/keep`, ...api };
     await start({ '/keep': keep, '/slow': { target: `${slow.url}/slow`, ...api } });
@@ -611,5 +611,43 @@ describe('a section that disappears', () => {
     expect((await keep()).status).toBe(200);
     expect((await nextReloadLine(from)).message).toBe(`${RELOADED}removed /keep`);
     expect((await keep()).status).toBe(404);
+  }, 30_000);
+});
+
+describe('a response still streaming', () => {
+  it('is streamed to its end when a reload removes its route mid-body', async () => {
+    const one = await namedUpstream('one');
+    one.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let sent = 0;
+      const timer = setInterval(() => {
+        res.write(Buffer.alloc(1024, 'x'));
+        if (++sent === 20) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 40);
+    };
+    await start({ '/stream': { target: `${one.url}/s`, ...api } });
+    const from = logs.entries.length;
+    const body = proxy!
+      .http()
+      .get(`${P}/stream/big`)
+      .set('authorization', USER)
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+    await sleep(200); // the head and the first chunks have arrived
+    reconfigure({});
+    const res = await body;
+    expect((await nextReloadLine(from)).message).toBe(`${RELOADED}removed /stream`);
+    expect(res.status).toBe(200);
+    expect((res.body as Buffer).length).toBe(20 * 1024);
+    // And once it is done, the removed route's connection is closed.
+    for (let i = 0; i < 100 && one.open().length > 0; i++) await sleep(20);
+    expect(one.open()).toEqual([]);
   }, 30_000);
 });

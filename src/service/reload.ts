@@ -24,6 +24,11 @@ export interface LiveRoutesOptions {
 }
 
 /**
+ * A changed section is applied once it has stayed the same this long: a file written in
+ * several steps can be read half-written (a route's target without its `permission` line).
+ */
+export const SETTLE_MS = 300;
+/**
  * A section that disappears is believed only if it is still gone this much later: an editor
  * that truncates a file before writing it lets Backstage read it empty for a moment.
  */
@@ -60,7 +65,8 @@ export class LiveRoutes {
   private checkCredentialsOnStart: boolean;
   private text: string;
   private subscription?: { unsubscribe(): void };
-  private confirming?: NodeJS.Timeout;
+  /** A changed section waiting to settle. */
+  private pending?: { text: string; timer: NodeJS.Timeout };
 
   constructor(private readonly options: LiveRoutesOptions) {
     const { routes, checkCredentialsOnStart } = readProxyConfig(options.config, options.moduleRoutes);
@@ -83,28 +89,41 @@ export class LiveRoutes {
   /** Follows the configuration from now on (where it can change: `config.subscribe`). */
   watch(): void {
     if (this.subscription) return;
-    this.subscription = this.options.config.subscribe?.(() => this.reload());
+    this.subscription = this.options.config.subscribe?.(() => this.changed());
     // A change between the start's read and now is not missed.
-    this.reload();
+    this.changed();
   }
 
   /** Stops following the configuration, and closes every route's connections. */
   close(): void {
     this.subscription?.unsubscribe();
-    clearTimeout(this.confirming);
+    clearTimeout(this.pending?.timer);
+    this.pending = undefined;
     for (const runtime of this.current.runtimes.values()) retire(runtime);
   }
 
-  private reload(confirmed = false): void {
+  /** The configuration changed: waits for the section to settle, then applies it. */
+  private changed(): void {
+    const text = sectionText(this.options.config);
+    if (text === this.pending?.text) return; // already waiting for this one
+    clearTimeout(this.pending?.timer);
+    this.pending = undefined;
+    if (text === this.text) return; // another section changed, or this one came back
+    const vanished = text === 'null' && this.current.routes.length > 0;
+    const timer = setTimeout(
+      () => {
+        this.pending = undefined;
+        if (sectionText(this.options.config) === text) this.apply(text);
+        else this.changed();
+      },
+      vanished ? VANISHED_SECTION_CONFIRM_MS : SETTLE_MS,
+    );
+    timer.unref();
+    this.pending = { text, timer };
+  }
+
+  private apply(text: string): void {
     const { config, logger, resolver } = this.options;
-    const text = sectionText(config);
-    if (text === this.text) return; // another section changed
-    if (text === 'null' && this.current.routes.length > 0 && !confirmed) {
-      clearTimeout(this.confirming);
-      this.confirming = setTimeout(() => this.reload(true), VANISHED_SECTION_CONFIRM_MS);
-      this.confirming.unref();
-      return;
-    }
     // Remembered even when invalid: the same invalid section is reported once.
     this.text = text;
     let change: RouteSetChange;

@@ -79,7 +79,8 @@ const MAX_CHECKED_CALLERS = 1000;
  */
 export class RouteChecker {
   /** Per route, per caller (`''` for routes without a session per caller). */
-  private readonly recent = new Map<
+  // Weak: a route a reload replaced goes with its checks.
+  private readonly recent = new WeakMap<
     RouteConfig,
     Map<string, { until: number; report: Promise<RouteReport> }>
   >();

@@ -26,6 +26,7 @@ import { responsePolicyFor } from '../forwarding/responseHeaders';
 import {
   clientGone,
   forward,
+  whenClientDone,
 } from '../forwarding/forward';
 import {
   MethodNotAllowedError,
@@ -164,7 +165,6 @@ export function createRouter(options: RouterOptions): ProxyRouter {
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
     let routeLabel = '?';
-    let leave = () => {};
     const audited = auditor && auditRequest(auditor, logger, req, res);
     // The routes in force when the request arrived serve it to its end, whatever a reload does.
     const { table, runtimes } = live.current;
@@ -177,7 +177,9 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       if (audited) audited.route = routeLabel;
       const { route, rest, rawQuery } = match;
       const runtime = runtimes.get(route)!;
-      leave = enter(runtime);
+      // In flight until the exchange with the client is over: forward() resolves at the
+      // answer's head, and the body may stream on through the route's connection long after.
+      whenClientDone(res, enter(runtime));
 
       const caller = await admission.admit(req, route, rawQuery);
       if (audited) audited.caller = caller;
@@ -268,8 +270,6 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       } else {
         sendError(req, res, error);
       }
-    } finally {
-      leave();
     }
   });
 
