@@ -139,11 +139,16 @@ export class LiveRoutes {
       return;
     }
     this.current = change.set;
-    for (const runtime of change.retired) retire(runtime);
-    resolver.retain(change.set.routes.map(r => r.credentialSource));
     const described = describeChange(change);
     if (described) logger.info(`proxysigv4: routes reloaded: ${described}`);
-    this.options.onChange?.(change);
+    try {
+      // This runs from a timer: nothing here may throw out of it (that would end the process).
+      for (const runtime of change.retired) retire(runtime);
+      resolver.retain(change.set.routes.map(r => r.credentialSource));
+      this.options.onChange?.(change);
+    } catch (error) {
+      logger.error(`proxysigv4: after the routes were reloaded: ${(error as Error)?.message ?? error}`);
+    }
     void this.checkCredentials([...change.added, ...change.changed]);
   }
 }
