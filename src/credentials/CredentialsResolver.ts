@@ -39,7 +39,7 @@ import {
   newSessionsPerMinute,
   SessionRequest,
 } from './callerSessions';
-import { DroppedTag, SessionTag, withoutGroupTags } from './sessionTags';
+import { DroppedTag, hasGroupTags, SessionTag, withoutGroupTags } from './sessionTags';
 
 /** A credential source that can give each caller a session of their own. */
 export type PerCallerSource = RoleCredentialSource | EndpointCredentialSource;
@@ -178,8 +178,6 @@ interface StsSource {
   /** Redacted from every error of an AssumeRole through this client. */
   secrets: () => ReadonlyArray<string | undefined>;
 }
-
-const GROUP_TAG = /^backstage-group-\d+$/;
 
 /** An STS client no route uses any more is closed after this: longer than one STS call. */
 const RETIRED_STS_CLIENT_GRACE_MS = 30_000;
@@ -438,7 +436,7 @@ export class CredentialsResolver {
         try {
           return await assume(session.tags);
         } catch (error) {
-          if (!isPackedPolicyTooLarge(error) || !session.tags.some(t => GROUP_TAG.test(t.Key))) {
+          if (!isPackedPolicyTooLarge(error) || !hasGroupTags(session.tags)) {
             throw error;
           }
           const fewer = withoutGroupTags({ tags: [...session.tags], dropped: [...session.dropped] });

@@ -60,6 +60,11 @@ const FIXED_TAGS = [CALLER, CALLER_TYPE, USER, ACTOR, GROUPS].length;
 /** The ceiling of `maxGroupTags`: 50 tags minus the five that are not groups, so 45. */
 export const MAX_GROUP_TAGS_LIMIT: number = MAX_TAGS - FIXED_TAGS;
 
+/** Whether any of `tags` is a group tag (`backstage-group-N`): what {@link withoutGroupTags} leaves out. */
+export function hasGroupTags(tags: readonly SessionTag[]): boolean {
+  return tags.some(tag => GROUP_KEY.test(tag.Key));
+}
+
 const VALUE_MAX_LENGTH = 256;
 /** Session tag values: Unicode letters, separators and numbers, and `_.:/=+-@` (AWS's Tag). */
 const VALUE_PATTERN = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
