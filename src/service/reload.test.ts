@@ -132,10 +132,19 @@ async function handles(): Promise<Record<string, number>> {
   return counts;
 }
 
-/** The kinds of handle of which there are more now than `before` (with how many now). */
+/**
+ * The kinds of handle of which there are more now than `before` (with how many now), and have
+ * stayed more for 3 s. The count is process-wide: a test runner's own short timers (jest's
+ * reporter, when it runs one file in band) or a server's last write come and go, while what
+ * the plugin leaked (a refresh timer, a pooled socket, an STS client) stays.
+ */
 async function handlesLeftSince(before: Record<string, number>): Promise<Record<string, number>> {
-  const now = await handles();
-  return Object.fromEntries(Object.entries(now).filter(([kind, n]) => n > (before[kind] ?? 0)));
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const now = await handles();
+    const more = Object.fromEntries(Object.entries(now).filter(([kind, n]) => n > (before[kind] ?? 0)));
+    if (Object.keys(more).length === 0 || Date.now() > deadline) return more;
+  }
 }
 
 interface Answer {
