@@ -2,13 +2,16 @@
  * A real upstream (for the tests, the benchmark and the packaging test): an HTTP server on
  * loopback that checks every request's SigV4 signature with an implementation other than
  * the plugin's signer (`aws4`), checks the payload hash against the bytes that actually
- * arrived, records what arrived, and answers through a handler the caller chooses. Not
- * part of the plugin.
+ * arrived (for a streamed upload, every chunk's signature: chunkedVerifier), checks
+ * presigned (query-signed) requests as S3 does (presignedVerifier), records what arrived,
+ * and answers through a handler the caller chooses. Not part of the plugin.
  */
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import aws4 from 'aws4';
+import { verifyChunkedBody } from './chunkedVerifier';
+import { verifyPresigned } from './presignedVerifier';
 
 export interface ReceivedRequest {
   method: string;
@@ -17,7 +20,14 @@ export interface ReceivedRequest {
   headers: http.IncomingHttpHeaders;
   /** Header names in the order and case they arrived (raw). */
   rawHeaderNames: string[];
+  /** The payload: for a verified streamed upload, the decoded chunks; else what arrived. */
   body: Buffer;
+  /** For a streamed upload (x-amz-content-sha256 STREAMING-...): the body as it arrived. */
+  wireBody?: Buffer;
+  /** For a streamed upload whose every chunk was verified: how many chunks (final 0-size one included), and their sizes. */
+  chunked?: { chunks: number; chunkSizes: number[] };
+  /** The request was query-signed (X-Amz-Signature in the URL, no Authorization). */
+  presigned?: boolean;
   /** Undefined when the signature was verified; otherwise why it was rejected. */
   signatureError?: string;
   /** The AWS error code AWS would answer for the rejection (ExpiredToken, ...). */
@@ -58,19 +68,49 @@ export type AcceptedCredentials = Record<
   { secretAccessKey: string; sessionToken?: string; expiresAt?: number }
 >;
 
-/** Recomputes the request's signature with aws4; returns undefined if it matches, else the reason. */
-export function verifySignature(
-  req: { method: string; url: string; headers: http.IncomingHttpHeaders },
-  body: Buffer,
-  secrets: AcceptedCredentials,
-): {
+/** The x-amz-content-sha256 of a streamed upload whose chunks are signed. */
+export const STREAMING_PAYLOAD = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
+
+/** What a check of a request finds. */
+export interface SignatureCheck {
   error?: string;
   code?: string;
   service?: string;
   region?: string;
   signedHeaders?: string[];
   aws4?: Aws4Trace;
-} {
+  /** A streamed upload's decoded payload, once every chunk is verified. */
+  payload?: Buffer;
+  chunked?: { chunks: number; chunkSizes: number[] };
+  /** The request was query-signed. */
+  presigned?: boolean;
+}
+
+/**
+ * Checks a request however it is signed: a presigned one (no Authorization, X-Amz-Signature
+ * in the query) with verifyPresigned, any other with verifySignature.
+ */
+export function verifyRequest(
+  req: { method: string; url: string; headers: http.IncomingHttpHeaders },
+  body: Buffer,
+  secrets: AcceptedCredentials,
+): SignatureCheck {
+  if (req.headers.authorization === undefined && /[?&]X-Amz-Signature=/.test(req.url)) {
+    return { ...verifyPresigned(req, secrets, Date.now(), body), presigned: true };
+  }
+  return verifySignature(req, body, secrets);
+}
+
+/**
+ * Recomputes the request's signature with aws4; returns no error if it matches, else the
+ * reason. A streamed upload's seed signature is checked by aws4 (which takes the
+ * x-amz-content-sha256 header's value as the payload hash), then each of its chunks.
+ */
+export function verifySignature(
+  req: { method: string; url: string; headers: http.IncomingHttpHeaders },
+  body: Buffer,
+  secrets: AcceptedCredentials,
+): SignatureCheck {
   const auth = req.headers.authorization;
   const m = typeof auth === 'string' ? AUTH.exec(auth) : null;
   if (!m) {
@@ -117,7 +157,25 @@ export function verifySignature(
     include[name] = true;
   }
   const contentSha = req.headers['x-amz-content-sha256'];
-  if (contentSha !== undefined && contentSha !== 'UNSIGNED-PAYLOAD') {
+  const streamed = contentSha === STREAMING_PAYLOAD;
+  if (typeof contentSha === 'string' && contentSha.startsWith('STREAMING-') && !streamed) {
+    return { error: `x-amz-content-sha256 ${contentSha} is not supported here` };
+  }
+  let decodedLength = 0;
+  if (streamed) {
+    const encodings = String(req.headers['content-encoding'] ?? '').split(',').map(e => e.trim());
+    if (!encodings.includes('aws-chunked')) {
+      return { error: `a ${STREAMING_PAYLOAD} body needs Content-Encoding aws-chunked, not ${req.headers['content-encoding']}` };
+    }
+    const decoded = req.headers['x-amz-decoded-content-length'];
+    if (typeof decoded !== 'string' || !/^\d{1,15}$/.test(decoded)) {
+      return { error: `a ${STREAMING_PAYLOAD} body needs x-amz-decoded-content-length, not ${decoded}`, code: 'MissingContentLength' };
+    }
+    if (!signedHeaders.includes('x-amz-decoded-content-length')) {
+      return { error: 'x-amz-decoded-content-length is not signed' };
+    }
+    decodedLength = Number(decoded);
+  } else if (contentSha !== undefined && contentSha !== 'UNSIGNED-PAYLOAD') {
     const actual = crypto.createHash('sha256').update(body).digest('hex');
     if (actual !== contentSha) {
       return { error: `x-amz-content-sha256 ${contentSha} is not the hash of the ${body.length} bytes that arrived (${actual})` };
@@ -156,6 +214,27 @@ export function verifySignature(
       aws4: aws4Trace,
     };
   }
+  if (streamed) {
+    const chunks = verifyChunkedBody({
+      wire: body,
+      secretAccessKey: creds.secretAccessKey,
+      amzDate,
+      scope: `${date}/${region}/${service}/aws4_request`,
+      seedSignature: signature,
+      decodedLength,
+    });
+    if ('error' in chunks) {
+      return { error: `streamed body: ${chunks.error}`, code: chunks.code, service, region, signedHeaders, aws4: aws4Trace };
+    }
+    return {
+      service,
+      region,
+      signedHeaders,
+      aws4: aws4Trace,
+      payload: chunks.payload,
+      chunked: { chunks: chunks.chunks, chunkSizes: chunks.chunkSizes },
+    };
+  }
   return { service, region, signedHeaders, aws4: aws4Trace };
 }
 
@@ -190,6 +269,8 @@ export const echoHandler: UpstreamHandler = (_req, res, received) => {
       url: received.url,
       signatureError: received.signatureError,
       bodyLength: received.body.length,
+      chunks: received.chunked?.chunks,
+      presigned: received.presigned,
     }),
   );
 };
@@ -224,17 +305,21 @@ export async function startVerifyingUpstream(
       const body = Buffer.concat(chunks);
       const names: string[] = [];
       for (let i = 0; i < req.rawHeaders.length; i += 2) names.push(req.rawHeaders[i]);
-      const check = verifySignature(
+      const check = verifyRequest(
         { method: req.method!, url: req.url!, headers: req.headers },
         body,
         secrets,
       );
+      const streamed = req.headers['x-amz-content-sha256'] === STREAMING_PAYLOAD;
       const entry: ReceivedRequest = {
         method: req.method!,
         url: req.url!,
         headers: req.headers,
         rawHeaderNames: names,
-        body,
+        body: check.payload ?? body,
+        ...(streamed && { wireBody: body }),
+        ...(check.chunked && { chunked: check.chunked }),
+        ...(check.presigned && { presigned: true }),
         signatureError: check.error,
         errorCode: check.code,
         service: check.service,
