@@ -4,6 +4,8 @@ import { IncomingMessage } from 'node:http';
 import { InputError } from '@backstage/errors';
 import { PayloadTooLargeError } from './errors';
 import { ByteBlocks } from './byteBlocks';
+import { STREAMING_THRESHOLD } from '../config/types';
+import { encodedLength } from '../signing/chunkedPayload';
 
 /**
  * True when the request carries a body (a Content-Length above zero, or chunked). Throws
@@ -11,7 +13,7 @@ import { ByteBlocks } from './byteBlocks';
  * only the chunked framing, so the body would be signed and sent still in the other coding,
  * with nothing to tell the upstream so.
  */
-export function hasBody(req: IncomingMessage): boolean {
+export function hasBody(req: Pick<IncomingMessage, 'headers'>): boolean {
   const coding = req.headers['transfer-encoding'];
   if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
     throw new InputError(
@@ -38,9 +40,11 @@ export interface BufferedBody {
   sha256: string;
 }
 
-function tooLarge(limit: number) {
+function tooLarge(limit: number, s3: boolean) {
   return new PayloadTooLargeError(
-    `Request body is larger than this route's maxBodySize of ${limit} bytes; raise maxBodySize, or use unsignedPayload on an S3 route to stream it`,
+    s3
+      ? `Request body is larger than this route's maxBodySize of ${limit} bytes; send a PUT with a Content-Length to stream it chunk-signed, raise maxBodySize, or use unsignedPayload`
+      : `Request body is larger than this route's maxBodySize of ${limit} bytes; raise maxBodySize`,
   );
 }
 
@@ -56,10 +60,11 @@ function tooLarge(limit: number) {
 export function readBody(
   req: IncomingMessage,
   limit: number,
+  s3 = false,
 ): Promise<BufferedBody> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(tooLarge(limit));
+    return Promise.reject(tooLarge(limit, s3));
   }
   const hash = createHash('sha256');
   const blocks = new ByteBlocks(
@@ -75,7 +80,7 @@ export function readBody(
         // Stop reading, but keep the connection open, so that the 413 can still be sent.
         stop();
         req.pause();
-        reject(tooLarge(limit));
+        reject(tooLarge(limit, s3));
         return;
       }
       blocks.append(chunk);
@@ -104,26 +109,72 @@ export interface PreparedBody {
   payloadHash?: string;
   /** Bytes buffered; undefined when streamed. */
   bufferedLength?: number;
+  /**
+   * Set when the body is to be sent chunk-signed as it arrives (the request is `body`): its
+   * length as the caller sent it. The headers already describe the framing.
+   */
+  chunked?: { decodedLength: number };
+}
+
+/** An S3 upload the route sends chunk-signed: a PUT of a known length above the threshold. */
+function streamsChunkSigned(
+  req: IncomingMessage,
+  route: { service: string },
+): number | undefined {
+  const declared = req.headers['content-length'];
+  if (route.service !== 's3' || req.method !== 'PUT' || declared === undefined) return undefined;
+  const length = Number(declared);
+  return length > STREAMING_THRESHOLD ? length : undefined;
+}
+
+/** True when a Content-Encoding value names `aws-chunked` (framing only the proxy may choose). */
+function namesAwsChunked(encoding: string | undefined): boolean {
+  return encoding !== undefined && encoding.split(',').some(c => c.trim().toLowerCase() === 'aws-chunked');
 }
 
 /**
  * Reads or passes on the caller's body for a route, and sets `headers`' Content-Length to
- * match: a route with `unsignedPayload` streams it as it arrives (a Content-Length, if any,
- * passes as sent); any other reads it whole (see {@link readBody}) and sends it with its exact
- * length, never chunked (S3 and others refuse chunked uploads), 0 for an empty POST, PUT or
- * PATCH.
+ * match:
+ * - a route with `unsignedPayload` streams it as it arrives (a Content-Length, if any,
+ *   passes as sent);
+ * - an S3 PUT of a known length above {@link STREAMING_THRESHOLD} streams it chunk-signed
+ *   (`chunked`; see signing/chunkedPayload): Content-Encoding gains `aws-chunked`,
+ *   x-amz-decoded-content-length is the caller's length and Content-Length the framed one;
+ *   longer than the route's `maxUploadSize` is a 413 before a byte is read;
+ * - any other reads it whole (see {@link readBody}) and sends it with its exact length, never
+ *   chunked (S3 and others refuse chunked uploads), 0 for an empty POST, PUT or PATCH.
+ * On S3 routes a caller's own `aws-chunked` Content-Encoding is a 400: the framing and its
+ * signatures are the proxy's.
  */
 export async function prepareBody(
   req: IncomingMessage,
-  route: { unsignedPayload: boolean; maxBodySize: number },
+  route: { unsignedPayload: boolean; maxBodySize: number; maxUploadSize: number; service: string; s3: boolean },
   headers: Record<string, string>,
 ): Promise<PreparedBody> {
+  if (route.s3 && namesAwsChunked(headers['content-encoding'])) {
+    throw new InputError(
+      'Content-Encoding aws-chunked is chosen by the proxy, which signs the chunks itself; send the plain body',
+    );
+  }
   const withBody = hasBody(req);
   if (withBody && route.unsignedPayload) {
     return { body: req };
   }
+  const decodedLength = withBody ? streamsChunkSigned(req, route) : undefined;
+  if (decodedLength !== undefined) {
+    if (decodedLength > route.maxUploadSize) {
+      throw new PayloadTooLargeError(
+        `Upload is larger than this route's maxUploadSize of ${route.maxUploadSize} bytes`,
+      );
+    }
+    const encoding = headers['content-encoding'];
+    headers['content-encoding'] = encoding ? `aws-chunked,${encoding}` : 'aws-chunked';
+    headers['x-amz-decoded-content-length'] = String(decodedLength);
+    headers['content-length'] = String(encodedLength(decodedLength));
+    return { body: req, chunked: { decodedLength } };
+  }
   delete headers['content-length'];
-  const buffered = withBody ? await readBody(req, route.maxBodySize) : undefined;
+  const buffered = withBody ? await readBody(req, route.maxBodySize, route.service === 's3') : undefined;
   if (buffered?.length || BODY_METHODS.has(req.method ?? '')) {
     headers['content-length'] = String(buffered?.length ?? 0);
   }

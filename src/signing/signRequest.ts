@@ -1,8 +1,9 @@
-import { SignatureV4 } from '@smithy/signature-v4';
+import { createScope, getSigningKey, SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
 import { AwsCredentialIdentity, HeaderBag, HttpRequest } from '@smithy/types';
 import { SigningTrace, TracingSignatureV4 } from './signingTrace';
 import { formatCanonicalQuery } from '../endpoint/canonical';
+import { ChunkSigningContext, STREAMING_PAYLOAD } from './chunkedPayload';
 
 /** SHA-256 in the shape the signer takes (the same binding the AWS SDK uses on Node). */
 const Sha256 = Hash.bind(null, 'sha256');
@@ -48,6 +49,18 @@ export interface RequestToSign {
   payloadHash?: string;
   /** Stream the body and sign it as UNSIGNED-PAYLOAD (S3 only). */
   unsignedPayload?: boolean;
+  /**
+   * Stream the body signed chunk by chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, S3 only):
+   * the headers must already say `content-encoding: aws-chunked`, the decoded and the
+   * encoded length (see forwarding/body).
+   */
+  streamingPayload?: boolean;
+}
+
+/** A request signed for a chunk-signed body: its headers, and what signs its chunks. */
+export interface StreamingSigned {
+  headers: Record<string, string>;
+  chunks: ChunkSigningContext;
 }
 
 /** The access key id that signed a request, read back from its Authorization header. */
@@ -111,8 +124,8 @@ export class RouteSigner {
   private readonly sendsContentSha256: boolean;
 
   constructor(
-    scope: SigningScope,
-    credentials: () => Promise<AwsCredentialIdentity>,
+    private readonly scope: SigningScope,
+    private readonly credentials: () => Promise<AwsCredentialIdentity>,
   ) {
     // S3 and OpenSearch Serverless require x-amz-content-sha256; other services neither need nor expect it.
     this.sendsContentSha256 = scope.s3 || scope.service === 'aoss';
@@ -140,17 +153,58 @@ export class RouteSigner {
     onTrace?: TraceListener,
     credentials?: () => Promise<AwsCredentialIdentity>,
   ): Promise<Record<string, string>> {
+    return this.signWith(request, credentials ?? this.credentials, onTrace);
+  }
+
+  /**
+   * Signs a request whose body is sent chunk by chunk (`streamingPayload`), and returns, with
+   * its headers, what signs the chunks: the signing key of the very credentials that signed
+   * the headers (fetched once here, so a refresh in between cannot split them), the date,
+   * the scope and the seed signature.
+   */
+  async signStreaming(
+    request: RequestToSign,
+    onTrace?: TraceListener,
+    credentials?: () => Promise<AwsCredentialIdentity>,
+  ): Promise<StreamingSigned> {
+    const identity = await (credentials ?? this.credentials)();
+    const headers = await this.signWith(
+      { ...request, streamingPayload: true },
+      async () => identity,
+      onTrace,
+    );
+    const amzDate = headers['x-amz-date'];
+    const seedSignature = /Signature=([0-9a-f]{64})$/.exec(headers.authorization ?? '')?.[1];
+    if (!amzDate || !seedSignature) {
+      throw new Error('@smithy/signature-v4 signed without x-amz-date or a signature');
+    }
+    const shortDate = amzDate.slice(0, 8);
+    const { region, service } = this.scope;
+    return {
+      headers,
+      chunks: {
+        signingKey: await getSigningKey(Sha256, identity, shortDate, region, service),
+        amzDate,
+        scope: createScope(shortDate, region, service),
+        seedSignature,
+      },
+    };
+  }
+
+  private async signWith(
+    request: RequestToSign,
+    credentials: () => Promise<AwsCredentialIdentity>,
+    onTrace?: TraceListener,
+  ): Promise<Record<string, string>> {
     // The signer takes a payload hash given as x-amz-content-sha256 instead of hashing a
     // body itself. Services other than S3 and aoss get the hash in the signature only:
     // the header is neither signed nor sent.
-    const headers = {
-      ...request.headers,
-      [CONTENT_SHA256]: request.unsignedPayload
-        ? UNSIGNED_PAYLOAD
-        : request.payloadHash ?? EMPTY_SHA256,
-    };
+    let payload = request.payloadHash ?? EMPTY_SHA256;
+    if (request.unsignedPayload) payload = UNSIGNED_PAYLOAD;
+    if (request.streamingPayload) payload = STREAMING_PAYLOAD;
+    const headers = { ...request.headers, [CONTENT_SHA256]: payload };
     const signer = new CanonicalQuerySignatureV4(
-      credentials ? { ...this.init, credentials } : this.init,
+      { ...this.init, credentials },
       formatCanonicalQuery(request.query),
     );
     const signed = await signer.sign(
