@@ -57,7 +57,7 @@ export interface Config {
      *
      * @visibility backend
      * @if {"type": "object"}
-     * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "sessionPerCaller", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "unsignedPayload", "timeout", "debug", "dangerouslyAllowHttp"]}}
+     * @then {"type": "object", "propertyNames": {"enum": ["target", "service", "region", "accountId", "roleArn", "roleSessionName", "sessionPerCaller", "externalId", "durationSeconds", "stsRegion", "stsEndpoint", "credentialsEndpoint", "credentials", "permission", "allowedOperations", "allowedMethods", "allowedHeaders", "allowedResponseHeaders", "maxBodySize", "maxUploadSize", "unsignedPayload", "presign", "timeout", "debug", "dangerouslyAllowHttp"]}}
      * @else {"type": "string", "pattern": "^\\s*(?:x\\s*$|[A-Za-z][A-Za-z0-9+.-]*:)"}
      */
     [route: string]:
@@ -341,6 +341,50 @@ export interface Config {
            * @multipleOf 1
            */
           maxBodySize?: number;
+          /**
+           * S3 only: the largest upload, in bytes, sent chunk-signed as it arrives (a PUT
+           * with a Content-Length above 64 KiB; each 64 KiB chunk is signed, so nothing is
+           * buffered and the payload keeps its integrity). A larger upload gets 413 before
+           * anything is sent. Uploads without a Content-Length are buffered, up to
+           * `maxBodySize`. Default 5368709120 (5 GiB, S3's largest single PUT).
+           *
+           * @visibility backend
+           * @minimum 0
+           * @maximum 5497558138880
+           * @multipleOf 1
+           */
+          maxUploadSize?: number;
+          /**
+           * S3 only: let callers get presigned URLs for this route, through
+           * `POST /api/proxy-sigv4/_presign` or `GET /api/proxy-sigv4/_presign/<route>/<key>`
+           * (a redirect). The same checks as a proxied request apply. `true`: GET and HEAD,
+           * 300 seconds. Not on routes that accept unauthenticated requests.
+           *
+           * @visibility backend
+           * @if {"type": "object"}
+           * @then {"type": "object", "propertyNames": {"enum": ["methods", "maxExpiresIn"]}}
+           */
+          presign?:
+            | boolean
+            | {
+                /**
+                 * The methods a URL may be presigned for: some of GET, HEAD, PUT, DELETE,
+                 * each allowed by the route. Default GET and HEAD.
+                 *
+                 * @visibility backend
+                 */
+                methods?: ('GET' | 'HEAD' | 'PUT' | 'DELETE')[];
+                /**
+                 * The longest lifetime of a presigned URL, in seconds, from 1 to 604800
+                 * (7 days); never past the credentials' own expiry. Default 300.
+                 *
+                 * @visibility backend
+                 * @minimum 1
+                 * @maximum 604800
+                 * @multipleOf 1
+                 */
+                maxExpiresIn?: number;
+              };
           /**
            * S3 only: stream request bodies without buffering, signed with
            * `x-amz-content-sha256: UNSIGNED-PAYLOAD`; no size limit. Default false.

@@ -59,7 +59,7 @@ export function permissionAction(method: string): PermissionAction {
  * - elsewhere, the action of the method.
  */
 export function requestActions(
-  req: Request,
+  req: RequestShape,
   route: RouteConfig,
   rawQuery: string,
 ): PermissionAction[] {
@@ -79,6 +79,12 @@ export function requestActions(
   }
   return [permissionAction(req.method)];
 }
+
+/**
+ * What the permission check reads of a request: its method and headers (a presigned URL's
+ * are the request it will be used for, not the one that asked for it).
+ */
+export type RequestShape = Pick<Request, 'method' | 'headers'>;
 
 /** The permission a route names, as registered with the permission framework. */
 export function routePermission(name: string): BasicPermission {
@@ -100,18 +106,21 @@ export class CallerAdmission {
   /**
    * Returns the caller's credentials, or throws. On an open route: whatever credentials the
    * request carries, or undefined when its token is not valid (which changes nothing there).
-   * `rawQuery` is the request's query as the route table split it off.
+   * `rawQuery` is the request's query as the route table split it off. `as`, for a presigned
+   * URL: the request the URL will be for, whose actions the permission is checked with
+   * (authentication still reads `req`: its token, or its cookie on a GET).
    */
   async admit(
     req: Request,
     route: RouteConfig,
     rawQuery: string,
+    as: RequestShape = req,
   ): Promise<BackstageCredentials | undefined> {
     const credentials = await this.authenticate(req, route);
     // Checked on every route with allowedOperations, with or without a permission.
     const actions =
       route.permission !== undefined || route.allowedOperations !== undefined
-        ? requestActions(req, route, rawQuery)
+        ? requestActions(as, route, rawQuery)
         : [];
     if (route.permission !== undefined) {
       if (!credentials) {

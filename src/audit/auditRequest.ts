@@ -9,6 +9,8 @@ import { whenClientDone } from '../forwarding/forward';
 
 /** The auditor's event id for a request to a route: `proxy-sigv4.proxy-request` in the log. */
 export const AUDIT_EVENT_ID = 'proxy-request';
+/** The auditor's event id for a presigned URL handed out: `proxy-sigv4.presign` in the log. */
+export const PRESIGN_EVENT_ID = 'presign';
 
 /** Methods recorded with severity `low`; the others, which change things, with `medium`. */
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -30,6 +32,11 @@ export interface AuditedRequest {
    * name in `userIdentity.arn` and the SourceIdentity in `sourceIdentity`.
    */
   awsSession?: { roleSessionName: string; sourceIdentity?: string };
+  /**
+   * A presigned URL handed out: the request it is for (method, upstream path, never the
+   * query, which may hold secrets of its own) and until when it works.
+   */
+  presigned?: { method: string; path: string; expiresAt: string };
 }
 
 function describeCaller(credentials: BackstageCredentials | undefined): string {
@@ -77,10 +84,11 @@ export function auditRequest(
   logger: LoggerService,
   req: Request,
   res: Response,
+  eventId: string = AUDIT_EVENT_ID,
 ): AuditedRequest {
   const audited: AuditedRequest = { route: '?', requestBytes: 0, responseBytes: 0 };
   const options = {
-    eventId: AUDIT_EVENT_ID,
+    eventId,
     severityLevel: READ_METHODS.has(req.method) ? ('low' as const) : ('medium' as const),
     meta: { method: req.method, path: req.path },
   };
@@ -104,6 +112,7 @@ export function auditRequest(
       requestBytes: audited.requestBytes,
       responseBytes: audited.responseBytes,
       ...(audited.awsSession ? { awsSession: audited.awsSession } : {}),
+      ...(audited.presigned ? { presigned: audited.presigned } : {}),
     };
     let error = audited.error;
     if (!error && !complete) {

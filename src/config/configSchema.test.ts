@@ -236,13 +236,16 @@ describe('the schema says what the reader says', () => {
   it("gives each number field the reader's range, whole numbers only", () => {
     const { route } = ourSchema();
     type Field = { type?: string; minimum?: number; maximum?: number; multipleOf?: number };
-    // sessionPerCaller is `true`, `false` or an object whose numbers are named `sessionPerCaller.<field>`.
-    const perCaller = route.properties.sessionPerCaller.anyOf.find((s: any) => s.type === 'object');
+    // sessionPerCaller and presign are `true`, `false` or an object whose numbers are named
+    // `<field>.<number field>`.
+    const nested = (field: string): [string, Field][] =>
+      Object.entries(
+        route.properties[field].anyOf.find((s: any) => s.type === 'object').properties as Record<string, Field>,
+      ).map(([name, f]): [string, Field] => [`${field}.${name}`, f]);
     const fields: [string, Field][] = [
       ...Object.entries(route.properties as Record<string, Field>),
-      ...Object.entries(perCaller.properties as Record<string, Field>).map(
-        ([name, field]): [string, Field] => [`sessionPerCaller.${name}`, field],
-      ),
+      ...nested('sessionPerCaller'),
+      ...nested('presign'),
     ];
     const ranged = fields
       .filter(([, field]) => field.type === 'number')

@@ -426,3 +426,42 @@ describe('sessionPerCaller', () => {
     ).toBe('require');
   });
 });
+
+describe('presign and maxUploadSize', () => {
+  const BUCKET = 'https://reports.s3.eu-west-1.amazonaws.com';
+
+  it('reads true as GET and HEAD for 300 s, an object as written, and leaves it off by default', () => {
+    expect(readRoute({ target: BUCKET, presign: true }).presign).toEqual({ methods: new Set(['GET', 'HEAD']), maxExpiresIn: 300 });
+    expect(readRoute({ target: BUCKET, presign: { methods: ['get', 'PUT'], maxExpiresIn: 604800 } }).presign).toEqual({
+      methods: new Set(['GET', 'PUT']),
+      maxExpiresIn: 604800,
+    });
+    expect(readRoute({ target: BUCKET }).presign).toBeUndefined();
+    expect(readRoute({ target: BUCKET, presign: false }).presign).toBeUndefined();
+    expect(readRoute({ target: BUCKET }).maxUploadSize).toBe(5 * 1024 ** 3);
+    expect(readRoute({ target: BUCKET, maxUploadSize: 1000 }).maxUploadSize).toBe(1000);
+  });
+
+  it.each<[string, JsonObject, RegExp]>([
+    ['on API Gateway', { target: 'https://abc.execute-api.eu-west-1.amazonaws.com', presign: true }, /\['\/r'\]\.presign: presigned URLs are S3's; this route signs for 'execute-api'/],
+    ['on S3 Object Lambda', { target: BUCKET, service: 's3-object-lambda', presign: true }, /presign: presigned URLs are S3's/],
+    ['on an open route', { target: BUCKET, credentials: 'dangerously-allow-unauthenticated', presign: true }, /presign: needs callers with Backstage credentials/],
+    ['for POST', { target: BUCKET, presign: { methods: ['POST'] } }, /presign\.methods: 'POST' cannot be presigned; choose from GET, HEAD, PUT, DELETE/],
+    ['for a method the route refuses', { target: BUCKET, allowedMethods: ['GET'], presign: { methods: ['GET', 'PUT'] } }, /presign\.methods: 'PUT' is not in the route's allowedMethods/],
+    ['an empty method list', { target: BUCKET, presign: { methods: [] } }, /presign\.methods: must be a list of some of/],
+    ['more than 7 days', { target: BUCKET, presign: { maxExpiresIn: 604801 } }, /presign\.maxExpiresIn: must be a whole number of seconds from 1 to 604800/],
+    ['no time at all', { target: BUCKET, presign: { maxExpiresIn: 0 } }, /presign\.maxExpiresIn: must be a whole number/],
+    ['an unknown field', { target: BUCKET, presign: { expiresIn: 60 } }, /presign\.expiresIn: unknown field; known fields are methods, maxExpiresIn/],
+    ['a word', { target: BUCKET, presign: 'yes' }, /presign: must be true, false, or an object/],
+    ['maxUploadSize off S3', { target: 'https://abc.execute-api.eu-west-1.amazonaws.com', maxUploadSize: 10 }, /maxUploadSize: limits S3's chunk-signed uploads/],
+    ['a negative maxUploadSize', { target: BUCKET, maxUploadSize: -1 }, /maxUploadSize: must be a whole number from 0 to/],
+  ])('refuses %s', (_, route, message) => {
+    expect(() => readRoute(route)).toThrow(message);
+  });
+
+  it('reserves /_presign as it does /_routes', () => {
+    expect(() => read({ '/_presign': BUCKET })).toThrow(/\/_presign is reserved for the plugin's presigned URLs/);
+    expect(() => read({ '/_presign/x': BUCKET })).toThrow(/reserved/);
+    expect(read({ '/_presigned': BUCKET }).routes[0].route).toBe('/_presigned');
+  });
+});

@@ -11,9 +11,15 @@ import {
   CredentialsPolicy,
   DEFAULT_MAX_BODY_SIZE,
   DEFAULT_MAX_CALLERS,
+  DEFAULT_MAX_EXPIRES_IN,
+  DEFAULT_MAX_UPLOAD_SIZE,
+  DEFAULT_PRESIGN_METHODS,
   DEFAULT_MAX_GROUP_TAGS,
   DEFAULT_ROLE_SESSION_NAME,
   DEFAULT_TIMEOUT_MS,
+  PRESIGN_METHODS,
+  PRESIGN_PATH,
+  PresignConfig,
   ROUTE_CHECK_PATH,
   RouteConfig,
   SessionPerCaller,
@@ -52,7 +58,9 @@ export const ROUTE_FIELDS: ReadonlySet<string> = new Set([
   'allowedHeaders',
   'allowedResponseHeaders',
   'maxBodySize',
+  'maxUploadSize',
   'unsignedPayload',
+  'presign',
   'timeout',
   'debug',
   'dangerouslyAllowHttp',
@@ -128,12 +136,18 @@ export const FIELD_PATTERNS: Readonly<Record<string, RegExp>> = {
 export const FIELD_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   durationSeconds: [900, 43200],
   maxBodySize: [0, 2 ** 31 - 1],
+  // S3's largest object is 5 TiB (through multipart uploads; a single PUT is at most 5 GiB).
+  maxUploadSize: [0, 5 * 1024 ** 4],
+  // SigV4 query authentication: at most 7 days.
+  'presign.maxExpiresIn': [1, 604_800],
   timeout: [1, 3_600_000],
   'sessionPerCaller.maxCallers': [1, 100_000],
   // 50 session tags at most, less the caller's own five (caller, type, user, actor, groups):
   // sessionTags.ts's MAX_GROUP_TAGS_LIMIT (a test keeps them equal).
   'sessionPerCaller.maxGroupTags': [0, 45],
 };
+/** The fields of a route's `presign` object. */
+export const PRESIGN_FIELDS: ReadonlySet<string> = new Set(['methods', 'maxExpiresIn']);
 /** The fields of a route's `sessionPerCaller` object. */
 export const SESSION_PER_CALLER_FIELDS: ReadonlySet<string> = new Set([
   'sourceIdentity',
@@ -313,6 +327,9 @@ function readRoute(
   }
   if (routePath === ROUTE_CHECK_PATH || routePath.startsWith(`${ROUTE_CHECK_PATH}/`)) {
     fail(undefined, `${ROUTE_CHECK_PATH} is reserved for the plugin's route check; choose another route key`);
+  }
+  if (routePath === PRESIGN_PATH || routePath.startsWith(`${PRESIGN_PATH}/`)) {
+    fail(undefined, `${PRESIGN_PATH} is reserved for the plugin's presigned URLs; choose another route key`);
   }
 
   const str = (field: string): string | undefined => {
@@ -550,10 +567,15 @@ function readRoute(
 
   // Bodies and time
   const maxBodySize = num('maxBodySize', ...FIELD_RANGES.maxBodySize) ?? DEFAULT_MAX_BODY_SIZE;
+  const maxUploadSize = num('maxUploadSize', ...FIELD_RANGES.maxUploadSize) ?? DEFAULT_MAX_UPLOAD_SIZE;
+  if (fields?.maxUploadSize !== undefined && service !== 's3') {
+    fail('maxUploadSize', `limits S3's chunk-signed uploads; this route signs for '${service}' (use maxBodySize)`);
+  }
   const unsignedPayload = bool('unsignedPayload') ?? false;
   if (unsignedPayload && !s3) {
     fail('unsignedPayload', `is only accepted by S3; this route signs for '${service}'`);
   }
+  const presign = readPresign(fields?.presign, { service: service!, credentialsPolicy, allowedMethods }, fail);
   const timeout = num('timeout', ...FIELD_RANGES.timeout) ?? DEFAULT_TIMEOUT_MS;
   const debug = bool('debug') ?? false;
 
@@ -577,12 +599,69 @@ function readRoute(
     allowedHeaders,
     allowedResponseHeaders,
     maxBodySize,
+    maxUploadSize,
     unsignedPayload,
     timeout,
     debug,
     dangerouslyAllowHttp,
     ...(allowedOperations ? { allowedOperations } : {}),
+    ...(presign ? { presign } : {}),
   };
+}
+
+/**
+ * Reads `presign`: `true` (GET and HEAD, 300 s), or `{ methods, maxExpiresIn }`. Only on
+ * S3 routes (presigned URLs are S3's way; their payload is UNSIGNED-PAYLOAD), only for
+ * methods the route allows, and never on an open route: a presigned URL outlives the request
+ * that made it, so someone must be named in the audit record for it.
+ */
+function readPresign(
+  value: unknown,
+  route: { service: string; credentialsPolicy: CredentialsPolicy; allowedMethods: ReadonlySet<string> },
+  fail: Fail,
+): PresignConfig | undefined {
+  const field = 'presign';
+  if (value === undefined || value === false) return undefined;
+  if (value !== true && !isObject(value)) {
+    return fail(field, 'must be true, false, or an object with methods and maxExpiresIn');
+  }
+  const given = value === true ? {} : value;
+  for (const key of Object.keys(given)) {
+    if (!PRESIGN_FIELDS.has(key)) {
+      fail(`${field}.${key}`, `unknown field; known fields are ${[...PRESIGN_FIELDS].join(', ')}`);
+    }
+  }
+  if (route.service !== 's3') {
+    fail(field, `presigned URLs are S3's; this route signs for '${route.service}'`);
+  }
+  if (route.credentialsPolicy === 'dangerously-allow-unauthenticated') {
+    fail(field, 'needs callers with Backstage credentials: a presigned URL outlives its request, and the audit record must name who asked for it; this route accepts unauthenticated requests');
+  }
+  let methods = DEFAULT_PRESIGN_METHODS;
+  if (given.methods !== undefined) {
+    if (!Array.isArray(given.methods) || given.methods.length === 0 || given.methods.some(m => typeof m !== 'string')) {
+      fail(`${field}.methods`, `must be a list of some of ${[...PRESIGN_METHODS].join(', ')}`);
+    }
+    methods = (given.methods as string[]).map(m => m.trim().toUpperCase());
+  }
+  for (const method of methods) {
+    if (!PRESIGN_METHODS.has(method)) {
+      fail(`${field}.methods`, `'${method}' cannot be presigned; choose from ${[...PRESIGN_METHODS].join(', ')}`);
+    }
+    if (!route.allowedMethods.has(method)) {
+      fail(`${field}.methods`, `'${method}' is not in the route's allowedMethods`);
+    }
+  }
+  let maxExpiresIn = DEFAULT_MAX_EXPIRES_IN;
+  if (given.maxExpiresIn !== undefined) {
+    const [min, max] = FIELD_RANGES[`${field}.maxExpiresIn`];
+    const v = given.maxExpiresIn;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      fail(`${field}.maxExpiresIn`, `must be a whole number of seconds from ${min} to ${max}`);
+    }
+    maxExpiresIn = v as number;
+  }
+  return { methods: new Set(methods), maxExpiresIn };
 }
 
 /**

@@ -121,7 +121,14 @@ export interface RouteConfig {
   /** Lower-case names added to the default response header allowlist. */
   allowedResponseHeaders: ReadonlySet<string>;
   maxBodySize: number;
+  /**
+   * S3: the largest upload sent chunk-signed as it arrives (a PUT with a Content-Length
+   * above {@link STREAMING_THRESHOLD}); larger is a 413 before anything is sent.
+   */
+  maxUploadSize: number;
   unsignedPayload: boolean;
+  /** Presigned URLs for this route (S3 only), or undefined when off. */
+  presign?: PresignConfig;
   timeout: number;
   /** Log each request's canonical request and string to sign (never the secret). */
   debug: boolean;
@@ -129,7 +136,28 @@ export interface RouteConfig {
   dangerouslyAllowHttp: boolean;
 }
 
+/** What a route lets its callers presign. */
+export interface PresignConfig {
+  /** Upper-case methods that may be presigned: some of GET, HEAD, PUT, DELETE. */
+  methods: ReadonlySet<string>;
+  /** The longest lifetime of a presigned URL, in seconds. */
+  maxExpiresIn: number;
+}
+
+/** The methods a presigned URL can be for. */
+export const PRESIGN_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
+export const DEFAULT_PRESIGN_METHODS: readonly string[] = ['GET', 'HEAD'];
+export const DEFAULT_MAX_EXPIRES_IN = 300;
+
 export const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024;
+/** S3's largest single PUT: 5 GiB. */
+export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
+/**
+ * S3 PUT bodies of a known length above this are sent chunk-signed as they arrive; smaller
+ * ones are buffered (hashed whole: one signature, and a retry with fresh credentials can
+ * send them again).
+ */
+export const STREAMING_THRESHOLD = 64 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The session name used for AssumeRole when a route sets none. */
@@ -140,3 +168,6 @@ export const DEFAULT_ROLE_SESSION_NAME = 'backstage-proxy-sigv4';
  * configured at or under it.
  */
 export const ROUTE_CHECK_PATH = '/_routes';
+
+/** The plugin's reserved path for presigned URLs (see service/presign). */
+export const PRESIGN_PATH = '/_presign';

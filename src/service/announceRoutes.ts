@@ -1,5 +1,5 @@
 import { HttpRouterService, LoggerService } from '@backstage/backend-plugin-api';
-import { RouteConfig } from '../config/types';
+import { PRESIGN_PATH, RouteConfig } from '../config/types';
 import { OPERATION_PROTOCOL_SERVICES } from '../access/operations';
 import { perCallerSource } from './routeRuntime';
 
@@ -79,6 +79,8 @@ export function routeAnnouncer(options: {
         // Lets the Backstage user cookie through to the router, which accepts it for
         // GET and HEAD only.
         allow(policyPath(route.route), 'user-cookie');
+        // And to the presign redirect for the route (GET /_presign/<route>/...).
+        if (route.presign) allow(policyPath(`${PRESIGN_PATH}${route.route}`), 'user-cookie');
       }
       const notes = [
         open && 'unauthenticated',
@@ -86,6 +88,8 @@ export function routeAnnouncer(options: {
         route.permission && `permission ${route.permission}`,
         route.allowedOperations && `operations ${route.allowedOperations.join(' ')}`,
         perCallerNote(route),
+        route.presign &&
+          `presigned URLs for ${[...route.presign.methods].join(' ')} up to ${route.presign.maxExpiresIn} s`,
       ].filter(Boolean);
       logger.info(
         `proxysigv4 route ${name} -> ${route.target} (service ${route.service}, region ${route.region}${notes.map(n => `, ${n}`).join('')})`,

@@ -11,7 +11,7 @@ import { Config } from '@backstage/config';
 import { JsonValue } from '@backstage/types';
 import { NotFoundError } from '@backstage/errors';
 import { AwsCredentialsManager } from '@backstage/integration-aws-node';
-import { ROUTE_CHECK_PATH, RouteConfig } from '../config/types';
+import { PRESIGN_PATH, ROUTE_CHECK_PATH, RouteConfig } from '../config/types';
 import {
   CredentialsResolver,
   CredentialsUnavailableError,
@@ -22,10 +22,12 @@ import { signingAccessKeyId } from '../signing/signRequest';
 import { describeSigning, SigningTrace } from '../signing/signingTrace';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { prepareBody } from '../forwarding/body';
+import { chunkSignedBody } from '../forwarding/chunkSignedBody';
 import { responsePolicyFor } from '../forwarding/responseHeaders';
 import {
   clientGone,
   forward,
+  SignedRequest,
   whenClientDone,
 } from '../forwarding/forward';
 import {
@@ -39,6 +41,7 @@ import { auditRequest } from '../audit/auditRequest';
 import { RouteTable } from './routeTable';
 import { RouteChecker } from './routeCheck';
 import { routeCheckHandler } from './routeCheckHandler';
+import { presignHandler } from './presign';
 import { refuseVersionlessRequestLine } from './httpVersion';
 import { awsSessionOf, enter, perCallerSource, routeRuntime } from './routeRuntime';
 import { LiveRoutes } from './reload';
@@ -162,6 +165,12 @@ export function createRouter(options: RouterOptions): ProxyRouter {
     }),
   );
 
+  // Presigned URLs: answered before any route, with the checks of the route they are for.
+  router.use(
+    PRESIGN_PATH,
+    presignHandler({ admission, routes: () => live.current, logger, auditor }),
+  );
+
   router.use(async (req: Request, res: Response) => {
     let match: ReturnType<RouteTable['match']>;
     let routeLabel = '?';
@@ -200,7 +209,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const headers = filterRequestHeaders(req.headers, route.allowedHeaders);
       headers.host = route.hostHeader;
 
-      const { body, payloadHash, bufferedLength } = await prepareBody(req, route, headers);
+      const { body, payloadHash, bufferedLength, chunked } = await prepareBody(req, route, headers);
       if (audited && bufferedLength !== undefined) audited.requestBytes = bufferedLength;
 
       // sessionPerCaller: this caller's own session, found by their own admitted credentials.
@@ -212,26 +221,35 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         ? (trace: SigningTrace) =>
             logger.info(describeSigning(routeLabel, req.method, upstream.wire, trace))
         : undefined;
-      const sign = async () => ({
+      const toSign = {
         method: req.method,
-        path: upstream.wire,
-        body,
-        headers: await runtime.signer.sign(
-          {
+        protocol: route.protocol,
+        hostname: route.hostname,
+        port: route.port,
+        path: upstream.path,
+        query: upstream.query,
+        headers,
+        payloadHash,
+        unsignedPayload: route.unsignedPayload,
+      };
+      const sign = async (): Promise<SignedRequest> => {
+        if (chunked) {
+          // Each chunk is signed as it streams, chained from the headers' signature.
+          const streaming = await runtime.signer.signStreaming(toSign, logTrace, session?.cache.get);
+          return {
             method: req.method,
-            protocol: route.protocol,
-            hostname: route.hostname,
-            port: route.port,
-            path: upstream.path,
-            query: upstream.query,
-            headers,
-            payloadHash,
-            unsignedPayload: route.unsignedPayload,
-          },
-          logTrace,
-          session?.cache.get,
-        ),
-      });
+            path: upstream.wire,
+            body: chunkSignedBody(req, streaming.chunks, chunked.decodedLength),
+            headers: streaming.headers,
+          };
+        }
+        return {
+          method: req.method,
+          path: upstream.wire,
+          body,
+          headers: await runtime.signer.sign(toSign, logTrace, session?.cache.get),
+        };
+      };
       const signed = await sign();
       // Once signed: the record names the session only if it signed the request.
       if (audited && session) audited.awsSession = awsSessionOf(session, route);
