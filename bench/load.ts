@@ -1,7 +1,8 @@
 /*
  * The load test of issue 5, the benchmark's `load` figure: 64 concurrent clients for 60 s
- * (`--quick`: 8 s) through a mix of small GETs, streamed downloads, signed (buffered) uploads
- * and streamed (unsigned-payload) uploads, while the credentials rotate every few seconds.
+ * (`--quick`: 8 s) through a mix of small GETs, streamed downloads, signed uploads (chunk-signed
+ * as they stream, above 64 KiB; issue 17) and streamed (unsigned-payload) uploads, while the
+ * credentials rotate every few seconds.
  *
  * Its own processes on loopback, started fresh: a real Backstage backend with this plugin
  * (bench/backend.ts), and bench/loadUpstream.ts, a credentials endpoint that hands out a new

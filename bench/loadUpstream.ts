@@ -13,8 +13,10 @@
  *
  *   GET  /api/small                  a small JSON document
  *   GET  /bucket/bytes/<seed>/<n>    n bytes of the seeded pattern, streamed, with a length
- *   PUT  /signed/upload/<seed>       a buffered upload: payload hash (x-amz-content-sha256)
- *                                    and signature checked, then its bytes against the pattern
+ *   PUT  /signed/upload/<seed>       a signed upload, read whole: above 64 KiB the proxy sends
+ *                                    it chunk-signed (aws-chunked), and every chunk's signature
+ *                                    is checked (localAws' chunk verifier), below it the
+ *                                    payload hash; then its (decoded) bytes against the pattern
  *   PUT  /bucket/upload/<seed>       a streamed upload (UNSIGNED-PAYLOAD): signature checked
  *                                    at the headers, bytes checked against the pattern as
  *                                    they stream, length against Content-Length
@@ -74,10 +76,11 @@ function reject(req: http.IncomingMessage, res: http.ServerResponse, code: strin
 
 /**
  * Answers an upload whose whole body the checker has read: 200 with its size, or BadBody
- * when a byte differs from the pattern or the size from the declared content-length.
+ * when a byte differs from the pattern or the size from the declared length (for a
+ * chunk-signed upload, x-amz-decoded-content-length; else Content-Length).
  */
 function answerUpload(req: http.IncomingMessage, res: http.ServerResponse, checker: PatternChecker) {
-  const declared = Number(req.headers['content-length']);
+  const declared = Number(req.headers['x-amz-decoded-content-length'] ?? req.headers['content-length']);
   if (checker.mismatchAt !== undefined || checker.length !== declared) {
     reject(req, res, 'BadBody', `${checker.length} bytes (declared ${declared}), pattern mismatch at ${checker.mismatchAt}`);
     return;
@@ -108,6 +111,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
     reject(req, res, 'ExpiredToken', `${accessKeyId} arrived ${now - expiresAt} ms after its expiry`);
     return;
   }
+  /** The check, or undefined when the request was rejected (and answered). */
   const verify = (body: Buffer) => {
     const check = verifySignature(
       { method: req.method!, url, headers: req.headers },
@@ -116,11 +120,11 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
     );
     if (check.error) {
       reject(req, res, check.code ?? 'SignatureRejected', check.error);
-      return false;
+      return undefined;
     }
     stats.keysUsed.add(accessKeyId);
     stats.verified[kind] = (stats.verified[kind] ?? 0) + 1;
-    return true;
+    return check;
   };
   const seed = Number(/\/(\d+)(?:\/\d+)?$/.exec(url)?.[1] ?? 0);
 
@@ -156,9 +160,11 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (!verify(body)) return;
+      const check = verify(body);
+      if (!check) return;
       const checker = new PatternChecker(seed);
-      checker.update(body);
+      // A chunk-signed body's payload, decoded once every chunk was verified.
+      checker.update(check.payload ?? body);
       answerUpload(req, res, checker);
     });
     return;

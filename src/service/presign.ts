@@ -54,6 +54,24 @@ function stringMap(value: unknown, field: string): Record<string, string> {
   return value as Record<string, string>;
 }
 
+/**
+ * Header names lower-cased, as Node gives a proxied request's: the permission check and the
+ * allowlist read them so (`X-Amz-Copy-Source` must count as `x-amz-copy-source`). Two names
+ * that differ only in case are a 400.
+ */
+function lowerCaseHeaders(given: Record<string, string>): Record<string, string> {
+  // No prototype: a header named __proto__ is refused as unforwarded, never lost.
+  const lower: Record<string, string> = Object.create(null);
+  for (const [name, value] of Object.entries(given)) {
+    const key = name.toLowerCase();
+    if (Object.hasOwn(lower, key)) {
+      throw new InputError(`Header ${key} is given twice`);
+    }
+    lower[key] = value;
+  }
+  return lower;
+}
+
 /** Reads the POST form's JSON body (see the module comment). */
 function readAsk(body: unknown): PresignAsk {
   if (!isPlainObject(body)) {
@@ -89,7 +107,7 @@ function readAsk(body: unknown): PresignAsk {
     route: route.replace(/\/+$/, '') || '/',
     method: method.toUpperCase(),
     expiresIn: expiresIn as number | undefined,
-    headers: stringMap(body.headers, 'headers'),
+    headers: lowerCaseHeaders(stringMap(body.headers, 'headers')),
   };
 }
 
@@ -98,10 +116,8 @@ function readAsk(body: unknown): PresignAsk {
  * route would drop is a 400 (the URL would otherwise be signed for something else than asked).
  */
 function presignedHeaders(given: Record<string, string>, route: RouteConfig): Record<string, string> {
-  const lower: Record<string, string> = {};
-  for (const [name, value] of Object.entries(given)) lower[name.toLowerCase()] = value;
-  const kept = filterRequestHeaders(lower, route.allowedHeaders);
-  const dropped = Object.keys(lower).filter(name => !(name in kept));
+  const kept = filterRequestHeaders(given, route.allowedHeaders);
+  const dropped = Object.keys(given).filter(name => !Object.hasOwn(kept, name));
   if (dropped.length > 0) {
     throw new InputError(
       `Header ${dropped.join(', ')} is not forwarded on route ${route.route || '/'}, so it cannot be signed into a presigned URL`,
