@@ -20,6 +20,43 @@ export function getJson(url: string): Promise<any> {
   });
 }
 
+/** POSTs JSON; resolves with the JSON answer, or rejects with a non-2xx answer's status and body. */
+export function postJson(url: string, body: unknown, headers: http.OutgoingHttpHeaders): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const data = Buffer.from(JSON.stringify(body));
+    http
+      .request(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'content-length': data.length } }, res => {
+        const chunks: Buffer[] = [];
+        res.on('data', c => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status > 299) reject(new Error(`POST ${url} answered ${status}: ${text.slice(0, 300)}`));
+          else resolve(JSON.parse(text));
+        });
+        res.on('error', reject);
+      })
+      .on('error', reject)
+      .end(data);
+  });
+}
+
+/** A GET whose answer is a redirect: its status and Location (the body, if any, is read and dropped). */
+export function redirectOf(
+  url: string,
+  headers: http.OutgoingHttpHeaders,
+): Promise<{ status: number; location?: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { headers }, res => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}
+
 /** One request, its body `upload` bytes streamed if given, its answer counted; times in ms. */
 export function transfer(
   url: string,

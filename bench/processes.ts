@@ -96,6 +96,17 @@ export function cpuTime(pid: number): number {
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * Bytes a process has read and written so far, sockets and pipes included (rchar + wchar of
+ * /proc/<pid>/io, Linux): what Node passes to read() and write(). Every byte a proxy relays is
+ * counted twice, once read and once written.
+ */
+export function ioBytes(pid: number): number {
+  const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? NaN);
+  return field('rchar') + field('wchar');
+}
+
 /** A backend's memory after a full garbage collection (see bench/backend.ts). */
 export interface Memory {
   rss: number;

@@ -72,7 +72,9 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
     upload(req, res);
     return;
   }
-  const m = /\/bytes\/(\d+)$/.exec(url.split('?')[0]);
+  // A presigned GET's query (X-Amz-Signature, ...) is not looked at.
+  const pathname = url.split('?')[0];
+  const m = /\/bytes\/(\d+)$/.exec(pathname);
   if (m) {
     let left = Number(m[1]);
     res.writeHead(200, {
@@ -94,7 +96,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse) {
     pump();
     return;
   }
-  if (url.endsWith('/small')) {
+  if (pathname.endsWith('/small')) {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': SMALL.length });
     res.end(SMALL);
     return;

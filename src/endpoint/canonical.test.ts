@@ -167,7 +167,18 @@ describe('canonicalQuery', () => {
     },
   );
 
-  it.each(['signatures=1', 'x-signature=1', 'response-expires=Thu%2C%2001%20Jan%202026'])(
+  it.each([
+    'x-amz-acl=public-read',
+    'X-Amz-Copy-Source=other-bucket%2Fsecret',
+    '%78-amz-grant-read=uri%3Dall',
+    'x-amz-request-payer=requester',
+    'list-type=2&x-amzn-trace-id=1',
+  ])('refuses ?%s on S3 routes, which read x-amz-* parameters as headers, and forwards it elsewhere', raw => {
+    expect(() => canonicalQuery(raw, true)).toThrow(/S3 reads x-amz-\* parameters as headers/);
+    expect(() => canonicalQuery(raw, false)).not.toThrow();
+  });
+
+  it.each(['signatures=1', 'x-signature=1', 'response-expires=Thu%2C%2001%20Jan%202026', 'x-id=PutObject', 'x-amz=1'])(
     'forwards %s, which only resembles an auth parameter',
     raw => {
       expect(() => canonicalQuery(raw, true)).not.toThrow();

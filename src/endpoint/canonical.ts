@@ -188,8 +188,8 @@ export interface CanonicalQuery {
  * Parses a raw query string: `+` is a space, `%2B` a plus, a key without `=` has the
  * empty value, repeated keys are kept. The wire form is {@link formatCanonicalQuery} of the
  * parameters. More than {@link MAX_QUERY_PARAMETERS} parameters, authentication parameters
- * (see AUTH_QUERY_PARAMS; `Expires` too with `s3`), with `s3` a repeated key, and malformed
- * encodings are a 400.
+ * (see AUTH_QUERY_PARAMS; `Expires` too with `s3`), with `s3` a repeated key or any `x-amz-*`
+ * or `x-amzn-*` key (S3 reads them as headers), and malformed encodings are a 400.
  */
 export function canonicalQuery(rawQuery: string, s3 = false): CanonicalQuery {
   const parts = rawQuery.split('&').filter(part => part !== '');
@@ -217,6 +217,14 @@ export function canonicalQuery(rawQuery: string, s3 = false): CanonicalQuery {
     if (scheme) {
       throw new BadRequestPathError(
         `Query parameter ${key} is reserved for ${scheme} authentication; the proxy signs requests itself`,
+      );
+    }
+    if (s3 && (lower.startsWith('x-amz-') || lower.startsWith('x-amzn-'))) {
+      // S3 applies x-amz-* query parameters as headers (how the SDKs' presigned URLs carry
+      // them): x-amz-acl, x-amz-copy-source, x-amz-grant-* would pass around the route's
+      // header rules and the permission check's reading of the headers.
+      throw new BadRequestPathError(
+        `Query parameter ${key} is refused on S3 routes: S3 reads x-amz-* parameters as headers; send it as a header, where the route's header rules apply`,
       );
     }
     if (s3 && S3_CREDENTIAL_SUBRESOURCES.has(lower)) {

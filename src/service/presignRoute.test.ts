@@ -140,6 +140,9 @@ describe('POST /_presign', () => {
     [{ route: '/bucket', path: '/a/../../etc' }, 400, /./],
     [{ route: '/bucket', path: '/x', query: { 'X-Amz-Signature': 'f00' } }, 400, /reserved for SigV4/],
     [{ route: '/bucket', path: '/x', query: { 'x-id': ['a', 'b'] } }, 400, /object of string values/],
+    // S3 applies x-amz-* query parameters as headers: they would pass around the header rules.
+    [{ route: '/bucket', path: '/x', method: 'PUT', query: { 'x-amz-acl': 'public-read' } }, 400, /S3 reads x-amz-\* parameters as headers/],
+    [{ route: '/bucket', path: '/x', method: 'PUT', query: { 'X-Amz-Copy-Source': 'test-bucket/private/secret.txt' } }, 400, /as headers/],
     [{ route: '/bucket', path: '/x', method: 'PUT', headers: { 'x-amz-grant-full-control': 'id=1' } }, 400, /not forwarded on route \/bucket/],
     [{ route: '/bucket', path: '/x', headers: { authorization: 'AWS4-HMAC-SHA256 x' } }, 400, /not forwarded/],
     [{ route: '/bucket', path: '/x', headers: { 'Content-Type': 'a', 'content-type': 'b' } }, 400, /content-type is given twice/],
@@ -220,6 +223,9 @@ describe('GET /_presign/<route>/<key>', () => {
     expect(head.status).toBe(405);
     expect((await proxy.http().get(`${P}/_presign/bucket/reports/q3.txt`).redirects(0)).status).toBe(401);
     expect((await proxy.http().get(`${P}/_presign/plain/reports/q3.txt`).set('authorization', USER).redirects(0)).status).toBe(403);
+    const payer = await proxy.http().get(`${P}/_presign/bucket/reports/q3.txt?x-amz-request-payer=requester`).set('authorization', USER).redirects(0);
+    expect(payer.status).toBe(400);
+    expect(payer.headers.location).toBeUndefined();
     // The longer route's policy applies to its paths: Bob lacks its permission.
     expect((await proxy.http().get(`${P}/_presign/bucket/private/secret.txt`).set('authorization', userToken('user:default/bob')).redirects(0)).status).toBe(403);
   });
