@@ -346,7 +346,8 @@ export interface Config {
            * with a Content-Length above 64 KiB; each 64 KiB chunk is signed, so nothing is
            * buffered and the payload keeps its integrity). A larger upload gets 413 before
            * anything is sent. Uploads without a Content-Length are buffered, up to
-           * `maxBodySize`. Default 5368709120 (5 GiB, S3's largest single PUT).
+           * `maxBodySize`. Default: the route's `maxBodySize` when it sets one (an existing
+           * cap stays a cap), else 5368709120 (5 GiB, S3's largest single PUT).
            *
            * @visibility backend
            * @minimum 0

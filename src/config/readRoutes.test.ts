@@ -440,6 +440,9 @@ describe('presign and maxUploadSize', () => {
     expect(readRoute({ target: BUCKET, presign: false }).presign).toBeUndefined();
     expect(readRoute({ target: BUCKET }).maxUploadSize).toBe(5 * 1024 ** 3);
     expect(readRoute({ target: BUCKET, maxUploadSize: 1000 }).maxUploadSize).toBe(1000);
+    // A maxBodySize set before streaming existed stays the cap of streamed uploads.
+    expect(readRoute({ target: BUCKET, maxBodySize: 5000 }).maxUploadSize).toBe(5000);
+    expect(readRoute({ target: BUCKET, maxBodySize: 5000, maxUploadSize: 10 ** 9 }).maxUploadSize).toBe(10 ** 9);
   });
 
   it.each<[string, JsonObject, RegExp]>([

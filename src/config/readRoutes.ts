@@ -567,7 +567,11 @@ function readRoute(
 
   // Bodies and time
   const maxBodySize = num('maxBodySize', ...FIELD_RANGES.maxBodySize) ?? DEFAULT_MAX_BODY_SIZE;
-  const maxUploadSize = num('maxUploadSize', ...FIELD_RANGES.maxUploadSize) ?? DEFAULT_MAX_UPLOAD_SIZE;
+  // A route that set maxBodySize as its cap keeps it as the cap of its streamed uploads too,
+  // unless it says otherwise: an upgrade never widens what a configuration accepts.
+  const maxUploadSize =
+    num('maxUploadSize', ...FIELD_RANGES.maxUploadSize) ??
+    (fields?.maxBodySize !== undefined ? maxBodySize : DEFAULT_MAX_UPLOAD_SIZE);
   if (fields?.maxUploadSize !== undefined && service !== 's3') {
     fail('maxUploadSize', `limits S3's chunk-signed uploads; this route signs for '${service}' (use maxBodySize)`);
   }

@@ -116,13 +116,25 @@ export interface PreparedBody {
   chunked?: { decodedLength: number };
 }
 
-/** An S3 upload the route sends chunk-signed: a PUT of a known length above the threshold. */
+/**
+ * The query keys of the uploads S3 documents with a streaming signature: PutObject (none, or
+ * the SDKs' `x-id`) and UploadPart (`partNumber`, `uploadId`). A PUT of a subresource
+ * (`?lifecycle`, `?policy`, `?tagging`, ...) is small and stays hashed whole.
+ */
+const STREAMED_UPLOAD_QUERY: ReadonlySet<string> = new Set(['x-id', 'partNumber', 'uploadId']);
+
+/**
+ * An S3 upload the route sends chunk-signed: a PutObject or UploadPart of a known length above
+ * the threshold. Returns its length.
+ */
 function streamsChunkSigned(
   req: IncomingMessage,
   route: { service: string },
+  queryKeys: readonly string[],
 ): number | undefined {
   const declared = req.headers['content-length'];
   if (route.service !== 's3' || req.method !== 'PUT' || declared === undefined) return undefined;
+  if (!queryKeys.every(key => STREAMED_UPLOAD_QUERY.has(key))) return undefined;
   const length = Number(declared);
   return length > STREAMING_THRESHOLD ? length : undefined;
 }
@@ -137,7 +149,8 @@ function namesAwsChunked(encoding: string | undefined): boolean {
  * match:
  * - a route with `unsignedPayload` streams it as it arrives (a Content-Length, if any,
  *   passes as sent);
- * - an S3 PUT of a known length above {@link STREAMING_THRESHOLD} streams it chunk-signed
+ * - an S3 PutObject or UploadPart (`queryKeys`: the request's query parameter names) of a
+ *   known length above {@link STREAMING_THRESHOLD} streams it chunk-signed
  *   (`chunked`; see signing/chunkedPayload): Content-Encoding gains `aws-chunked`,
  *   x-amz-decoded-content-length is the caller's length and Content-Length the framed one;
  *   longer than the route's `maxUploadSize` is a 413 before a byte is read;
@@ -150,6 +163,7 @@ export async function prepareBody(
   req: IncomingMessage,
   route: { unsignedPayload: boolean; maxBodySize: number; maxUploadSize: number; service: string; s3: boolean },
   headers: Record<string, string>,
+  queryKeys: readonly string[] = [],
 ): Promise<PreparedBody> {
   if (route.s3 && namesAwsChunked(headers['content-encoding'])) {
     throw new InputError(
@@ -160,7 +174,7 @@ export async function prepareBody(
   if (withBody && route.unsignedPayload) {
     return { body: req };
   }
-  const decodedLength = withBody ? streamsChunkSigned(req, route) : undefined;
+  const decodedLength = withBody ? streamsChunkSigned(req, route, queryKeys) : undefined;
   if (decodedLength !== undefined) {
     if (decodedLength > route.maxUploadSize) {
       throw new PayloadTooLargeError(

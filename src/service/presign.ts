@@ -45,6 +45,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** An HTTP header name (RFC 9110 token), lower-case. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
 /** A map of strings, or a 400 naming the field. */
 function stringMap(value: unknown, field: string): Record<string, string> {
   if (value === undefined) return {};
@@ -64,6 +67,14 @@ function lowerCaseHeaders(given: Record<string, string>): Record<string, string>
   const lower: Record<string, string> = Object.create(null);
   for (const [name, value] of Object.entries(given)) {
     const key = name.toLowerCase();
+    // What Node would refuse to send: a URL signed for it could never be used.
+    if (!HEADER_NAME.test(key)) {
+      throw new InputError(`${JSON.stringify(name)} is not a header name`);
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
+      throw new InputError(`Header ${key} has a control character`);
+    }
     if (Object.hasOwn(lower, key)) {
       throw new InputError(`Header ${key} is given twice`);
     }

@@ -147,6 +147,8 @@ describe('POST /_presign', () => {
     [{ route: '/bucket', path: '/x', headers: { authorization: 'AWS4-HMAC-SHA256 x' } }, 400, /not forwarded/],
     [{ route: '/bucket', path: '/x', headers: { 'Content-Type': 'a', 'content-type': 'b' } }, 400, /content-type is given twice/],
     [{ route: '/bucket', path: '/x', headers: JSON.parse('{"__proto__": "x"}') }, 400, /__proto__ is not forwarded/],
+    [{ route: '/bucket', path: '/x', headers: { 'content type': 'a' } }, 400, /"content type" is not a header name/],
+    [{ route: '/bucket', path: '/x', headers: { 'content-type': 'a\r\nx-amz-acl: public-read' } }, 400, /content-type has a control character/],
     [{ route: '/nowhere', path: '/x' }, 404, /No proxysigv4 route/],
     // The longer route owns this path, and its permission: not presigned as /bucket's.
     [{ route: '/bucket', path: '/private/secret.txt' }, 400, /belongs to route \/bucket\/private/],

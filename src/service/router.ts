@@ -209,7 +209,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const headers = filterRequestHeaders(req.headers, route.allowedHeaders);
       headers.host = route.hostHeader;
 
-      const { body, payloadHash, bufferedLength, chunked } = await prepareBody(req, route, headers);
+      const { body, payloadHash, bufferedLength, chunked } = await prepareBody(req, route, headers, Object.keys(upstream.query));
       if (audited && bufferedLength !== undefined) audited.requestBytes = bufferedLength;
 
       // sessionPerCaller: this caller's own session, found by their own admitted credentials.

@@ -29,8 +29,10 @@ beforeAll(async () => {
   const s3Route = { target: `${s3.url}/test-bucket`, service: 's3', region: 'us-east-1' };
   proxy = await startProxy(
     {
-      // maxBodySize no longer limits what streams; maxUploadSize does.
-      '/bucket': { ...s3Route, maxBodySize: 1000 },
+      // maxBodySize limits what is buffered; maxUploadSize what streams.
+      '/bucket': { ...s3Route, maxBodySize: 1000, maxUploadSize: 10_000_000 },
+      // A cap set before streaming existed stays a cap.
+      '/capped': { ...s3Route, maxBodySize: 200_000 },
       '/small': { ...s3Route, maxUploadSize: 100_000 },
       '/echo': { target: `${upstream.url}/b`, service: 's3', region: 'us-east-1' },
     },
@@ -161,6 +163,24 @@ describe('S3 uploads above 64 KiB', () => {
     expect(JSON.parse(res.body.toString()).error.message).toMatch(/maxUploadSize of 100000/);
     expect(upstream.received.length + s3.accepted).toBe(before);
     expect((await put('/small/fits.bin', crypto.randomBytes(100_000))).status).toBe(200);
+    const capped = await put('/capped/too-big.bin', crypto.randomBytes(200_001));
+    expect(capped.status).toBe(413);
+    expect(JSON.parse(capped.body.toString()).error.message).toMatch(/maxUploadSize of 200000/);
+  });
+
+  it('stream only PutObject and UploadPart; a subresource PUT is hashed whole', async () => {
+    const content = crypto.randomBytes(70_000);
+    const before = upstream.received.length;
+    expect((await put('/echo/part?partNumber=2&uploadId=abc', content)).status).toBe(200);
+    expect((await put('/echo/obj?x-id=PutObject', content)).status).toBe(200);
+    expect((await put('/echo/?lifecycle', content)).status).toBe(200);
+    expect((await put('/echo/obj?tagging', content)).status).toBe(200);
+    expect(upstream.received.slice(before).map(r => [r.url.split('?')[1], r.chunked !== undefined])).toEqual([
+      ['partNumber=2&uploadId=abc', true],
+      ['x-id=PutObject', true],
+      ['lifecycle=', false],
+      ['tagging=', false],
+    ]);
   });
 
   it('buffer an upload without a Content-Length, up to maxBodySize, signed with its hash', async () => {
