@@ -19,15 +19,12 @@ import {
 } from '../credentials/CredentialsResolver';
 import { upstreamPath } from '../endpoint/upstreamPath';
 import { signingAccessKeyId } from '../signing/signRequest';
-import { describeSigning, SigningTrace } from '../signing/signingTrace';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { prepareBody } from '../forwarding/body';
-import { chunkSignedBody } from '../forwarding/chunkSignedBody';
 import { responsePolicyFor } from '../forwarding/responseHeaders';
 import {
   clientGone,
   forward,
-  SignedRequest,
   whenClientDone,
 } from '../forwarding/forward';
 import {
@@ -42,6 +39,7 @@ import { RouteTable } from './routeTable';
 import { RouteChecker } from './routeCheck';
 import { routeCheckHandler } from './routeCheckHandler';
 import { presignHandler } from './presign';
+import { signStep } from './signStep';
 import { refuseVersionlessRequestLine } from './httpVersion';
 import { awsSessionOf, enter, perCallerSource, routeRuntime } from './routeRuntime';
 import { LiveRoutes } from './reload';
@@ -209,47 +207,22 @@ export function createRouter(options: RouterOptions): ProxyRouter {
       const headers = filterRequestHeaders(req.headers, route.allowedHeaders);
       headers.host = route.hostHeader;
 
-      const { body, payloadHash, bufferedLength, chunked } = await prepareBody(req, route, headers, Object.keys(upstream.query));
-      if (audited && bufferedLength !== undefined) audited.requestBytes = bufferedLength;
+      const prepared = await prepareBody(req, route, headers, Object.keys(upstream.query));
+      if (audited && prepared.bufferedLength !== undefined) audited.requestBytes = prepared.bufferedLength;
 
       // sessionPerCaller: this caller's own session, found by their own admitted credentials.
       const session = runtime.perCaller && (await runtime.perCaller.sessionFor(caller));
       const credentials = session ? session.cache : runtime.credentials;
-
-      // debug: true logs what was signed, for comparison with a SignatureDoesNotMatch.
-      const logTrace = route.debug
-        ? (trace: SigningTrace) =>
-            logger.info(describeSigning(routeLabel, req.method, upstream.wire, trace))
-        : undefined;
-      const toSign = {
-        method: req.method,
-        protocol: route.protocol,
-        hostname: route.hostname,
-        port: route.port,
-        path: upstream.path,
-        query: upstream.query,
+      const sign = signStep({
+        req,
+        route,
+        signer: runtime.signer,
+        upstream,
         headers,
-        payloadHash,
-        unsignedPayload: route.unsignedPayload,
-      };
-      const sign = async (): Promise<SignedRequest> => {
-        if (chunked) {
-          // Each chunk is signed as it streams, chained from the headers' signature.
-          const streaming = await runtime.signer.signStreaming(toSign, logTrace, session?.cache.get);
-          return {
-            method: req.method,
-            path: upstream.wire,
-            body: chunkSignedBody(req, streaming.chunks, chunked.decodedLength),
-            headers: streaming.headers,
-          };
-        }
-        return {
-          method: req.method,
-          path: upstream.wire,
-          body,
-          headers: await runtime.signer.sign(toSign, logTrace, session?.cache.get),
-        };
-      };
+        prepared,
+        credentials: session?.cache.get,
+        logger,
+      });
       const signed = await sign();
       // Once signed: the record names the session only if it signed the request.
       if (audited && session) audited.awsSession = awsSessionOf(session, route);
