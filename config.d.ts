@@ -373,8 +373,9 @@ export interface Config {
                  * each allowed by the route. Default GET and HEAD.
                  *
                  * @visibility backend
+                 * @items.pattern ^\s*(?:x|[Gg][Ee][Tt]|[Hh][Ee][Aa][Dd]|[Pp][Uu][Tt]|[Dd][Ee][Ll][Ee][Tt][Ee])\s*$
                  */
-                methods?: ('GET' | 'HEAD' | 'PUT' | 'DELETE')[];
+                methods?: string[];
                 /**
                  * The longest lifetime of a presigned URL, in seconds, from 1 to 604800
                  * (7 days); never past the credentials' own expiry. Default 300.

@@ -268,6 +268,32 @@ describe('the schema says what the reader says', () => {
     expect(['7', 'true', '', 'x.example'].filter(u => url.test(u))).toEqual([]);
   });
 
+  it('agrees with the reader on presign and maxUploadSize (S3 routes)', () => {
+    const bucket = 'https://reports.s3.eu-west-1.amazonaws.com';
+    const accepted: JsonValue[] = [
+      { presign: true },
+      { presign: false },
+      { presign: { methods: ['get', ' Put ', 'DELETE'] } },
+      { presign: { maxExpiresIn: 604800 } },
+      { maxUploadSize: 5 * 1024 ** 4 },
+    ];
+    for (const fields of accepted) {
+      const section = { '/r': { target: bucket, ...(fields as object) } };
+      expect([fields, read(section), check(section)]).toEqual([fields, undefined, undefined]);
+    }
+    const refused: JsonValue[] = [
+      { presign: { methods: ['POST'] } },
+      { presign: { maxExpiresIn: 604801 } },
+      { presign: { expiresIn: 60 } },
+      { presign: 'yes' },
+      { maxUploadSize: -1 },
+    ];
+    for (const fields of refused) {
+      const section = { '/r': { target: bucket, ...(fields as object) } };
+      expect([fields, read(section) !== undefined, check(section) !== undefined]).toEqual([fields, true, true]);
+    }
+  });
+
   it('never refuses a route the reader accepts (generated routes)', () => {
     // Per field: values the reader accepts, edge cases included (spaces it trims, other
     // partitions, longest lengths), and a few it refuses; mostly the former, so that many
