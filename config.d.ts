@@ -332,8 +332,9 @@ export interface Config {
           allowedResponseHeaders?: string[];
           /**
            * The largest request body, in bytes, that is buffered to be hashed for the
-           * signature. A larger body gets 413 before anything is sent upstream.
-           * Default 10485760 (10 MiB).
+           * signature. A larger body gets 413 before anything is sent upstream, except an
+           * S3 upload with a Content-Length, which streams chunk-signed up to
+           * `maxUploadSize`. Default 10485760 (10 MiB).
            *
            * @visibility backend
            * @minimum 0
@@ -342,9 +343,9 @@ export interface Config {
            */
           maxBodySize?: number;
           /**
-           * S3 only: the largest upload, in bytes, sent chunk-signed as it arrives (a PUT
-           * with a Content-Length above 64 KiB; each 64 KiB chunk is signed, so nothing is
-           * buffered and the payload keeps its integrity). A larger upload gets 413 before
+           * S3 only: the largest upload, in bytes, sent chunk-signed as it arrives (a
+           * PutObject or UploadPart with a Content-Length above `maxBodySize`; each 64 KiB
+           * chunk is signed, so nothing is buffered and the payload keeps its integrity). A larger upload gets 413 before
            * anything is sent. Uploads without a Content-Length are buffered, up to
            * `maxBodySize`. Default: the route's `maxBodySize` when it sets one (an existing
            * cap stays a cap), else 5368709120 (5 GiB, S3's largest single PUT).

@@ -122,8 +122,8 @@ export interface RouteConfig {
   allowedResponseHeaders: ReadonlySet<string>;
   maxBodySize: number;
   /**
-   * S3: the largest upload sent chunk-signed as it arrives (a PUT with a Content-Length
-   * above {@link STREAMING_THRESHOLD}); larger is a 413 before anything is sent.
+   * S3: the largest upload sent chunk-signed as it arrives (a PutObject or UploadPart with a
+   * Content-Length above `maxBodySize`); larger is a 413 before anything is sent.
    */
   maxUploadSize: number;
   unsignedPayload: boolean;
@@ -152,12 +152,6 @@ export const DEFAULT_MAX_EXPIRES_IN = 300;
 export const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024;
 /** S3's largest single PUT: 5 GiB. */
 export const DEFAULT_MAX_UPLOAD_SIZE = 5 * 1024 ** 3;
-/**
- * S3 PUT bodies of a known length above this are sent chunk-signed as they arrive; smaller
- * ones are buffered (hashed whole: one signature, and a retry with fresh credentials can
- * send them again).
- */
-export const STREAMING_THRESHOLD = 64 * 1024;
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** The session name used for AssumeRole when a route sets none. */

@@ -4,7 +4,6 @@ import { IncomingMessage } from 'node:http';
 import { InputError } from '@backstage/errors';
 import { PayloadTooLargeError } from './errors';
 import { ByteBlocks } from './byteBlocks';
-import { STREAMING_THRESHOLD } from '../config/types';
 import { encodedLength } from '../signing/chunkedPayload';
 
 /**
@@ -124,19 +123,21 @@ export interface PreparedBody {
 const STREAMED_UPLOAD_QUERY: ReadonlySet<string> = new Set(['x-id', 'partNumber', 'uploadId']);
 
 /**
- * An S3 upload the route sends chunk-signed: a PutObject or UploadPart of a known length above
- * the threshold. Returns its length.
+ * An S3 upload the route sends chunk-signed: a PutObject or UploadPart of a known length
+ * above `maxBodySize`. Returns its length. One that fits is buffered and hashed whole: that
+ * costs less CPU (one hash, one write of the whole body; measured in the benchmark) and can
+ * be sent again when S3 rejects expired credentials, which a stream cannot.
  */
 function streamsChunkSigned(
   req: IncomingMessage,
-  route: { service: string },
+  route: { service: string; maxBodySize: number },
   queryKeys: readonly string[],
 ): number | undefined {
   const declared = req.headers['content-length'];
   if (route.service !== 's3' || req.method !== 'PUT' || declared === undefined) return undefined;
   if (!queryKeys.every(key => STREAMED_UPLOAD_QUERY.has(key))) return undefined;
   const length = Number(declared);
-  return length > STREAMING_THRESHOLD ? length : undefined;
+  return length > route.maxBodySize ? length : undefined;
 }
 
 /** True when a Content-Encoding value names `aws-chunked` (framing only the proxy may choose). */
@@ -150,7 +151,7 @@ function namesAwsChunked(encoding: string | undefined): boolean {
  * - a route with `unsignedPayload` streams it as it arrives (a Content-Length, if any,
  *   passes as sent);
  * - an S3 PutObject or UploadPart (`queryKeys`: the request's query parameter names) of a
- *   known length above {@link STREAMING_THRESHOLD} streams it chunk-signed
+ *   known length above `maxBodySize` streams it chunk-signed
  *   (`chunked`; see signing/chunkedPayload): Content-Encoding gains `aws-chunked`,
  *   x-amz-decoded-content-length is the caller's length and Content-Length the framed one;
  *   longer than the route's `maxUploadSize` is a 413 before a byte is read;

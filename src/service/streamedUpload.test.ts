@@ -29,12 +29,14 @@ beforeAll(async () => {
   const s3Route = { target: `${s3.url}/test-bucket`, service: 's3', region: 'us-east-1' };
   proxy = await startProxy(
     {
-      // maxBodySize limits what is buffered; maxUploadSize what streams.
+      // Uploads up to maxBodySize are buffered; larger ones stream, up to maxUploadSize.
       '/bucket': { ...s3Route, maxBodySize: 1000, maxUploadSize: 10_000_000 },
       // A cap set before streaming existed stays a cap.
       '/capped': { ...s3Route, maxBodySize: 200_000 },
-      '/small': { ...s3Route, maxUploadSize: 100_000 },
-      '/echo': { target: `${upstream.url}/b`, service: 's3', region: 'us-east-1' },
+      '/small': { ...s3Route, maxBodySize: CHUNK_SIZE, maxUploadSize: 100_000 },
+      // By default (10 MiB buffered, 5 GiB streamed).
+      '/default': s3Route,
+      '/echo': { target: `${upstream.url}/b`, service: 's3', region: 'us-east-1', maxBodySize: CHUNK_SIZE, maxUploadSize: 10_000_000 },
     },
     { aws: { mainAccount: S3RVER_CREDENTIALS } },
   );
@@ -81,7 +83,7 @@ function put(path: string, body: Buffer, headers: Record<string, string> = {}, o
 
 const md5 = (b: Buffer) => `"${crypto.createHash('md5').update(b).digest('hex')}"`;
 
-describe('S3 uploads above 64 KiB', () => {
+describe("S3 uploads above the route's maxBodySize", () => {
   it('stream chunk-signed: every chunk verifies, S3 stores the payload, and it reads back', async () => {
     const content = crypto.randomBytes(1024 * 1024 + 7);
     const res = await put('/bucket/big.bin', content, { 'content-type': 'application/octet-stream' }, { piece: 10_000 });
@@ -103,7 +105,7 @@ describe('S3 uploads above 64 KiB', () => {
     expect(Buffer.compare(back.body, content)).toBe(0);
   });
 
-  it('frame exactly what the caller sent, for generated lengths around the threshold and chunk edges, in any pieces', async () => {
+  it('frame exactly what the caller sent, for generated lengths around maxBodySize and chunk edges, in any pieces', async () => {
     const edges = [CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE, 2 * CHUNK_SIZE + 1, 3 * CHUNK_SIZE - 5];
     await fc.assert(
       fc.asyncProperty(
@@ -117,7 +119,7 @@ describe('S3 uploads above 64 KiB', () => {
           const got = upstream.received[before];
           expect(got.signatureError).toBeUndefined();
           expect(Buffer.compare(got.body, content)).toBe(0);
-          // Above 64 KiB chunk-signed; at or below, hashed whole, as before.
+          // Above maxBodySize (64 KiB here) chunk-signed; at or below, hashed whole, as before.
           const streamed = length > CHUNK_SIZE;
           expect({
             sha256: got.headers['x-amz-content-sha256'],
@@ -168,27 +170,36 @@ describe('S3 uploads above 64 KiB', () => {
     expect(JSON.parse(capped.body.toString()).error.message).toMatch(/maxUploadSize of 200000/);
   });
 
-  it('stream only PutObject and UploadPart; a subresource PUT is hashed whole', async () => {
+  it('stream only PutObject and UploadPart; a subresource PUT is buffered, within maxBodySize', async () => {
     const content = crypto.randomBytes(70_000);
     const before = upstream.received.length;
     expect((await put('/echo/part?partNumber=2&uploadId=abc', content)).status).toBe(200);
     expect((await put('/echo/obj?x-id=PutObject', content)).status).toBe(200);
-    expect((await put('/echo/?lifecycle', content)).status).toBe(200);
-    expect((await put('/echo/obj?tagging', content)).status).toBe(200);
     expect(upstream.received.slice(before).map(r => [r.url.split('?')[1], r.chunked !== undefined])).toEqual([
       ['partNumber=2&uploadId=abc', true],
       ['x-id=PutObject', true],
-      ['lifecycle=', false],
-      ['tagging=', false],
     ]);
+    for (const subresource of ['/?lifecycle', '/obj?tagging']) {
+      const res = await put(`/echo${subresource}`, content);
+      expect([subresource, res.status]).toEqual([subresource, 413]);
+    }
+    expect(upstream.received.length).toBe(before + 2);
+  });
+
+  it('by default, buffer up to 10 MiB and stream above it', async () => {
+    const content = crypto.randomBytes(10 * 1024 * 1024 + 1);
+    const res = await put('/default/eleven.bin', content, {}, { piece: 1 << 20 });
+    expect(res.status).toBe(200);
+    expect(res.headers.etag).toBe(md5(content));
+    expect(s3.streamed.at(-1)).toMatchObject({ url: '/test-bucket/eleven.bin', decodedLength: content.length });
   });
 
   it('buffer an upload without a Content-Length, up to maxBodySize, signed with its hash', async () => {
     const before = upstream.received.length;
-    const small = await put('/echo/unknown', crypto.randomBytes(200_000), {}, { chunkedTransfer: true });
+    const small = await put('/echo/unknown', crypto.randomBytes(60_000), {}, { chunkedTransfer: true });
     expect(small.status).toBe(200);
     expect(upstream.received[before].chunked).toBeUndefined();
-    expect(upstream.received[before].headers['content-length']).toBe('200000');
+    expect(upstream.received[before].headers['content-length']).toBe('60000');
     const limited = await put('/bucket/unknown', crypto.randomBytes(2000), {}, { chunkedTransfer: true });
     expect(limited.status).toBe(413);
     expect(JSON.parse(limited.body.toString()).error.message).toMatch(/send a PUT with a Content-Length to stream it/);
