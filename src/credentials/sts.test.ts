@@ -402,16 +402,24 @@ describe('when the upstream rejects the credentials', () => {
     expect(sts.assumeRoleCalls()).toHaveLength(1);
   });
 
-  it('does not retry a streamed (unsigned payload) upload, which cannot be replayed', async () => {
+  it.each([
+    ['unsigned payload', { unsignedPayload: true }, 'streamed body'],
+    ['chunk-signed', { maxBodySize: 100, maxUploadSize: 10_000 }, 'x'.repeat(5000)],
+  ])('does not retry a streamed (%s) upload, which cannot be replayed, but drops the credentials', async (_what, fields, body) => {
     proxy = await startProxy({
-      '/bucket': { ...billing(), target: `${upstream.url}/bucket`, service: 's3', unsignedPayload: true },
+      '/bucket': { ...billing(), target: `${upstream.url}/bucket`, service: 's3', ...fields },
     });
     expect((await proxy.http().get(`${P}/bucket/first`).set('authorization', USER)).status).toBe(200);
     revoke();
-    const res = await proxy.http().put(`${P}/bucket/key`).set('authorization', USER).send('streamed body');
+    const res = await proxy.http().put(`${P}/bucket/key`).set('authorization', USER).set('content-type', 'text/plain').send(body);
     expect(res.status).toBe(403);
     expect(res.text).toContain('ExpiredToken');
     expect(upstream.received).toHaveLength(2);
+    // Dropped: the next request is signed with credentials assumed anew, and goes through.
+    const next = await proxy.http().put(`${P}/bucket/key`).set('authorization', USER).set('content-type', 'text/plain').send(body);
+    expect(next.status).toBe(200);
+    expect(sts.assumeRoleCalls()).toHaveLength(2);
+    expect(upstream.received.at(-1)!.headers['x-amz-security-token']).toBe(sts.issued[1].sessionToken);
   });
 });
 

@@ -27,6 +27,12 @@ export interface ForwardOptions {
    * on. Rejecting passes the error on.
    */
   resignAfterRejectedCredentials?: () => Promise<SignedRequest | undefined>;
+  /**
+   * Called, once, when the upstream answers that the request's credentials are expired or
+   * unknown and the body cannot be sent again (a stream): the answer is passed on, and the
+   * credentials should be dropped so that the next request gets fresh ones.
+   */
+  credentialsRejected?: () => void;
   /** How the answer may be used (see forwarding/responseHeaders). */
   responsePolicy?: ResponsePolicy;
   /**
@@ -192,8 +198,10 @@ export function forward(
           .catch(error => fail(error));
       };
 
+      // A streamed request is never sent again, but rejected credentials are still dropped.
+      const dropOnly = replayable ? undefined : options.credentialsRejected;
       upstream.once('response', guarded((upRes: http.IncomingMessage) => {
-        if (!resign || !mayBeRejectedCredentials(upRes.statusCode)) {
+        if ((!resign && !dropOnly) || !mayBeRejectedCredentials(upRes.statusCode)) {
           relay(upRes);
           return;
         }
@@ -203,8 +211,12 @@ export function forward(
           progress: arm,
           rejected: body => {
             const again = resign;
-            if (again) retryOrRelay(again, upRes, body);
-            else relay(upRes, body, true);
+            if (again) {
+              retryOrRelay(again, upRes, body);
+              return;
+            }
+            dropOnly?.();
+            relay(upRes, body, true);
           },
           passOn: (head, complete) => relay(upRes, head, complete),
           // Cut off while being read: the request emits no error for that; fail it here (502).

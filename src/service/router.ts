@@ -240,6 +240,14 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           );
           return sign();
         },
+        // A streamed upload cannot be sent again: the credentials are dropped all the same.
+        credentialsRejected: () => {
+          if (credentials.invalidate(signingAccessKeyId(signed.headers))) {
+            logger.debug(
+              `proxysigv4 route ${routeLabel}: the upstream rejected the credentials of a streamed upload as expired or unknown; the next request gets fresh ones`,
+            );
+          }
+        },
         transferred: audited,
         responsePolicy: responsePolicyFor(req, route),
       });
