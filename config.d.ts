@@ -332,9 +332,9 @@ export interface Config {
           allowedResponseHeaders?: string[];
           /**
            * The largest request body, in bytes, that is buffered to be hashed for the
-           * signature. A larger body gets 413 before anything is sent upstream, except an
-           * S3 upload with a Content-Length, which streams chunk-signed up to
-           * `maxUploadSize`. Default 10485760 (10 MiB).
+           * signature. A larger body gets 413 before anything is sent upstream, except, on
+           * an `s3` route, a PutObject or UploadPart with a Content-Length, which streams
+           * chunk-signed up to `maxUploadSize`. Default 10485760 (10 MiB).
            *
            * @visibility backend
            * @minimum 0
@@ -347,12 +347,13 @@ export interface Config {
            * PutObject or UploadPart with a Content-Length above `maxBodySize`; each 64 KiB
            * chunk is signed, so nothing is buffered and the payload keeps its integrity). A larger upload gets 413 before
            * anything is sent. Uploads without a Content-Length are buffered, up to
-           * `maxBodySize`. Default: the route's `maxBodySize` when it sets one (an existing
-           * cap stays a cap), else 5368709120 (5 GiB, S3's largest single PUT).
+           * `maxBodySize`. At least `maxBodySize`, at most 5368709120 (5 GiB, S3's largest
+           * single PUT); not with `unsignedPayload`. Default: the route's `maxBodySize` when
+           * it sets one (an existing cap stays a cap), else 5368709120.
            *
            * @visibility backend
            * @minimum 0
-           * @maximum 5497558138880
+           * @maximum 5368709120
            * @multipleOf 1
            */
           maxUploadSize?: number;

@@ -33,6 +33,7 @@ beforeAll(async () => {
       '/img': { target: `${upstream.url}/img`, service: 's3', region: 'us-east-1', credentials: 'user-cookie' },
       '/open': { target: `${upstream.url}/open`, ...api, credentials: 'dangerously-allow-unauthenticated' },
       '/s3stream': { target: `${upstream.url}/bucket`, service: 's3', region: 'us-east-1', unsignedPayload: true },
+      '/s3chunked': { target: `${upstream.url}/bucket`, service: 's3', region: 'us-east-1', maxBodySize: 100, maxUploadSize: 100_000 },
     },
     {},
     { logger: logs.factory },
@@ -157,6 +158,14 @@ it('records a download the caller abandoned as failed: cut off', async () => {
   expect(final.fields).toMatchObject({ status: 'failed', meta: { status: 200 } });
   expect(final.error?.message).toBe('The response was cut off before its end');
   expect((final.fields.meta as { responseBytes: number }).responseBytes).toBeGreaterThan(0);
+});
+
+it("counts a chunk-signed upload's payload bytes, not its framing", async () => {
+  const res = await proxy.http().put(`${P}/s3chunked/big.bin`).set('authorization', USER).set('content-type', 'text/plain').send(BODY);
+  expect(res.status).toBe(200);
+  expect(upstream.received.at(-1)!.chunked).toBeDefined();
+  const { final } = await auditOfOneRequest();
+  expect(final.fields.meta).toMatchObject({ method: 'PUT', status: 200, requestBytes: BODY.length });
 });
 
 it('names the user of a cookie, whom the auditor itself does not see', async () => {

@@ -89,7 +89,9 @@ export function auditRequest(
   const audited: AuditedRequest = { route: '?', requestBytes: 0, responseBytes: 0 };
   const options = {
     eventId,
-    severityLevel: READ_METHODS.has(req.method) ? ('low' as const) : ('medium' as const),
+    // A presigned URL is a credential for one request, whatever its method: never `low`.
+    severityLevel:
+      READ_METHODS.has(req.method) && eventId !== PRESIGN_EVENT_ID ? ('low' as const) : ('medium' as const),
     meta: { method: req.method, path: req.path },
   };
   const event: Promise<AuditorServiceEvent> = auditor

@@ -275,7 +275,7 @@ describe('the schema says what the reader says', () => {
       { presign: false },
       { presign: { methods: ['get', ' Put ', 'DELETE'] } },
       { presign: { maxExpiresIn: 604800 } },
-      { maxUploadSize: 5 * 1024 ** 4 },
+      { maxUploadSize: 5 * 1024 ** 3 },
     ];
     for (const fields of accepted) {
       const section = { '/r': { target: bucket, ...(fields as object) } };

@@ -439,7 +439,7 @@ describe('presign and maxUploadSize', () => {
     expect(readRoute({ target: BUCKET }).presign).toBeUndefined();
     expect(readRoute({ target: BUCKET, presign: false }).presign).toBeUndefined();
     expect(readRoute({ target: BUCKET }).maxUploadSize).toBe(5 * 1024 ** 3);
-    expect(readRoute({ target: BUCKET, maxUploadSize: 1000 }).maxUploadSize).toBe(1000);
+    expect(readRoute({ target: BUCKET, maxBodySize: 1000, maxUploadSize: 1000 }).maxUploadSize).toBe(1000);
     // A maxBodySize set before streaming existed stays the cap of streamed uploads.
     expect(readRoute({ target: BUCKET, maxBodySize: 5000 }).maxUploadSize).toBe(5000);
     expect(readRoute({ target: BUCKET, maxBodySize: 5000, maxUploadSize: 10 ** 9 }).maxUploadSize).toBe(10 ** 9);
@@ -458,6 +458,9 @@ describe('presign and maxUploadSize', () => {
     ['a word', { target: BUCKET, presign: 'yes' }, /presign: must be true, false, or an object/],
     ['maxUploadSize off S3', { target: 'https://abc.execute-api.eu-west-1.amazonaws.com', maxUploadSize: 10 }, /maxUploadSize: limits S3's chunk-signed uploads/],
     ['a negative maxUploadSize', { target: BUCKET, maxUploadSize: -1 }, /maxUploadSize: must be a whole number from 0 to/],
+    ['a maxUploadSize above one PUT', { target: BUCKET, maxUploadSize: 5 * 1024 ** 3 + 1 }, /maxUploadSize: must be a whole number from 0 to 5368709120/],
+    ['a maxUploadSize below maxBodySize', { target: BUCKET, maxUploadSize: 1000 }, /maxUploadSize: \(1000\) is below maxBodySize \(10485760\)/],
+    ['a maxUploadSize with unsignedPayload', { target: BUCKET, unsignedPayload: true, maxUploadSize: 10 ** 9 }, /maxUploadSize: limits chunk-signed uploads, and with unsignedPayload nothing is/],
   ])('refuses %s', (_, route, message) => {
     expect(() => readRoute(route)).toThrow(message);
   });

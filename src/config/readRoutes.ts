@@ -136,8 +136,8 @@ export const FIELD_PATTERNS: Readonly<Record<string, RegExp>> = {
 export const FIELD_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   durationSeconds: [900, 43200],
   maxBodySize: [0, 2 ** 31 - 1],
-  // S3's largest object is 5 TiB (through multipart uploads; a single PUT is at most 5 GiB).
-  maxUploadSize: [0, 5 * 1024 ** 4],
+  // One PUT (PutObject or UploadPart) is at most 5 GiB.
+  maxUploadSize: [0, 5 * 1024 ** 3],
   // SigV4 query authentication: at most 7 days.
   'presign.maxExpiresIn': [1, 604_800],
   timeout: [1, 3_600_000],
@@ -575,7 +575,13 @@ function readRoute(
   if (fields?.maxUploadSize !== undefined && service !== 's3') {
     fail('maxUploadSize', `limits S3's chunk-signed uploads; this route signs for '${service}' (use maxBodySize)`);
   }
+  if (maxUploadSize < maxBodySize) {
+    fail('maxUploadSize', `(${maxUploadSize}) is below maxBodySize (${maxBodySize}): uploads up to maxBodySize are buffered and sent whole; lower maxBodySize too`);
+  }
   const unsignedPayload = bool('unsignedPayload') ?? false;
+  if (unsignedPayload && fields?.maxUploadSize !== undefined) {
+    fail('maxUploadSize', 'limits chunk-signed uploads, and with unsignedPayload nothing is chunk-signed (streamed uploads have no limit of the plugin\'s own)');
+  }
   if (unsignedPayload && !s3) {
     fail('unsignedPayload', `is only accepted by S3; this route signs for '${service}'`);
   }

@@ -42,7 +42,7 @@ export interface BufferedBody {
 function tooLarge(limit: number, s3: boolean) {
   return new PayloadTooLargeError(
     s3
-      ? `Request body is larger than this route's maxBodySize of ${limit} bytes; send a PUT with a Content-Length to stream it chunk-signed, raise maxBodySize, or use unsignedPayload`
+      ? `Request body is larger than this route's maxBodySize of ${limit} bytes; raise maxBodySize, or send an upload (PutObject, UploadPart) with a Content-Length: above maxBodySize it streams chunk-signed, up to maxUploadSize`
       : `Request body is larger than this route's maxBodySize of ${limit} bytes; raise maxBodySize`,
   );
 }
@@ -179,7 +179,9 @@ export async function prepareBody(
   if (decodedLength !== undefined) {
     if (decodedLength > route.maxUploadSize) {
       throw new PayloadTooLargeError(
-        `Upload is larger than this route's maxUploadSize of ${route.maxUploadSize} bytes`,
+        route.maxUploadSize === route.maxBodySize
+          ? `Upload is larger than this route's maxUploadSize of ${route.maxUploadSize} bytes (its maxBodySize: set maxUploadSize to stream larger uploads)`
+          : `Upload is larger than this route's maxUploadSize of ${route.maxUploadSize} bytes`,
       );
     }
     const encoding = headers['content-encoding'];

@@ -12,8 +12,11 @@ export function chunkSignedBody(
   req: IncomingMessage,
   chunks: ChunkSigningContext,
   decodedLength: number,
+  /** Told the caller's payload bytes as they arrive (the audit's count, without framing). */
+  onPayload?: (bytes: number) => void,
 ): Readable {
   const framed = chunkSigner(chunks, { decodedLength });
+  if (onPayload) req.on('data', (piece: Buffer) => onPayload(piece.length));
   pipeline(req, framed, () => {
     // An error has already destroyed `framed` (pipeline does), which fails the upload.
   });

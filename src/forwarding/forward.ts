@@ -40,6 +40,11 @@ export interface ForwardOptions {
    * response body's bytes as they are passed back.
    */
   transferred?: { requestBytes: number; responseBytes: number };
+  /**
+   * The request body's bytes are counted by the caller (a chunk-signed upload counts the
+   * caller's payload, not its framing): `transferred` gets the response's only.
+   */
+  requestBytesCounted?: boolean;
 }
 
 /**
@@ -117,7 +122,7 @@ export function forward(
         mayStart: () => !finished,
         sent: bytes => {
           arm();
-          if (options.transferred) options.transferred.requestBytes += bytes;
+          if (options.transferred && !options.requestBytesCounted) options.transferred.requestBytes += bytes;
         },
       });
 

@@ -6,7 +6,7 @@ import { CallerAdmission } from '../access/admitCaller';
 import { refuseActiveDestination } from '../access/fetchDestination';
 import { auditRequest, PRESIGN_EVENT_ID } from '../audit/auditRequest';
 import { upstreamPath } from '../endpoint/upstreamPath';
-import { MethodNotAllowedError, sendError } from '../forwarding/errors';
+import { MethodNotAllowedError, PayloadTooLargeError, sendError } from '../forwarding/errors';
 import { filterRequestHeaders } from '../forwarding/requestHeaders';
 import { presignRequest } from '../signing/presign';
 import { RouteSet } from './routeSet';
@@ -137,6 +137,26 @@ function presignedHeaders(given: Record<string, string>, route: RouteConfig): Re
   return kept;
 }
 
+/**
+ * A presigned PUT carries its length, signed: S3 then takes exactly that many bytes, so the
+ * URL cannot upload more than the route itself accepts (its `maxUploadSize`, or `maxBodySize`
+ * if larger). Without it, whoever holds the URL could upload up to S3's 5 GiB.
+ */
+function requireUploadLength(headers: Record<string, string>, route: RouteConfig): void {
+  const declared = headers['content-length'];
+  const limit = Math.max(route.maxBodySize, route.maxUploadSize);
+  if (declared === undefined || !/^\d{1,16}$/.test(declared)) {
+    throw new InputError(
+      'A presigned PUT needs headers["content-length"], the exact size of the upload: it is signed into the URL (a browser sends it by itself)',
+    );
+  }
+  if (Number(declared) > limit) {
+    throw new PayloadTooLargeError(
+      `Upload of ${declared} bytes is larger than route ${route.route || '/'} accepts (${limit} bytes)`,
+    );
+  }
+}
+
 /** The presign handler, mounted at {@link PRESIGN_PATH} before the routes. */
 export function presignHandler(options: {
   admission: CallerAdmission;
@@ -182,6 +202,7 @@ export function presignHandler(options: {
       }
       const upstream = upstreamPath(route, rest, rawQuery);
       const headers = presignedHeaders(ask.headers, route);
+      if (ask.method === 'PUT') requireUploadLength(headers, route);
       const runtime = runtimes.get(route)!;
       const session = runtime.perCaller && (await runtime.perCaller.sessionFor(caller));
       const presigned = await presignRequest(

@@ -95,15 +95,17 @@ describe('POST /_presign', () => {
       route: '/bucket',
       path: '/uploads/new%20file.txt',
       method: 'put',
-      headers: { 'Content-Type': 'text/plain' },
+      headers: { 'Content-Type': 'text/plain', 'Content-Length': '5' },
     });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ method: 'PUT', headers: { 'content-type': 'text/plain' } });
-    expect(new URL(res.body.url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-type;host');
+    expect(res.body).toMatchObject({ method: 'PUT', headers: { 'content-type': 'text/plain', 'content-length': '5' } });
+    expect(new URL(res.body.url).searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;content-type;host');
     expect(new URL(res.body.url).searchParams.get('X-Amz-Expires')).toBe('600');
     // Without the signed header S3 refuses it; with it, it is stored.
     expect((await direct('PUT', res.body.url, { 'content-type': 'text/html' }, 'x')).status).toBe(403);
-    const put = await direct('PUT', res.body.url, { ...res.body.headers, 'content-length': '5' }, 'hello');
+    // Nor with more bytes than it was signed for.
+    expect((await direct('PUT', res.body.url, { ...res.body.headers, 'content-length': '6' }, 'hello!')).status).toBe(403);
+    const put = await direct('PUT', res.body.url, res.body.headers, 'hello');
     expect(put.status).toBe(200);
     const back = await proxy.http().get(`${P}/bucket/uploads/new%20file.txt`).set('authorization', USER);
     expect(back.status).toBe(200);
@@ -137,7 +139,11 @@ describe('POST /_presign', () => {
     [{ route: '/bucket', path: '/x', ttl: 5 }, 400, /Unknown field "ttl"/],
     [{ route: '/bucket', path: 'x' }, 400, /path must be a string starting with/],
     [{ route: '/bucket', path: '/x?acl' }, 400, /give query parameters in query/],
-    [{ route: '/bucket', path: '/a/../../etc' }, 400, /./],
+    [{ route: '/bucket', path: '/a/../../etc' }, 400, /dot segment/i],
+    // A presigned PUT carries its length, within what the route accepts.
+    [{ route: '/bucket', path: '/x', method: 'PUT' }, 400, /needs headers\["content-length"\]/],
+    [{ route: '/bucket', path: '/x', method: 'PUT', headers: { 'content-length': '-1' } }, 400, /needs headers\["content-length"\]/],
+    [{ route: '/bucket', path: '/x', method: 'PUT', headers: { 'content-length': String(5 * 1024 ** 3 + 1) } }, 413, /larger than route \/bucket accepts \(5368709120 bytes\)/],
     [{ route: '/bucket', path: '/x', query: { 'X-Amz-Signature': 'f00' } }, 400, /reserved for SigV4/],
     [{ route: '/bucket', path: '/x', query: { 'x-id': ['a', 'b'] } }, 400, /object of string values/],
     // S3 applies x-amz-* query parameters as headers: they would pass around the header rules.
@@ -202,6 +208,13 @@ describe('GET /_presign/<route>/<key>', () => {
     expect(res.text).toBe('');
     const location = res.headers.location;
     expect(location.startsWith(`${s3.url}/test-bucket/reports/q3.txt?`)).toBe(true);
+    // A URL is a credential for as long as it lives: audited as medium, even for a GET.
+    let record;
+    for (let i = 0; i < 200 && !record; i++) {
+      record = logs.entries.find(e => e.fields.isAuditEvent && e.fields.status === 'succeeded');
+      if (!record) await new Promise(r => setTimeout(r, 10));
+    }
+    expect(record!.fields).toMatchObject({ eventId: 'presign', severityLevel: 'medium', meta: { caller: 'user:default/alice' } });
     expect(new URL(location).searchParams.get('X-Amz-Expires')).toBe('600');
     expect(await direct('GET', location)).toMatchObject({ status: 200, body: 'third quarter' });
   });

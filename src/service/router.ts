@@ -222,6 +222,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
         prepared,
         credentials: session?.cache.get,
         logger,
+        onPayload: audited && (bytes => (audited.requestBytes += bytes)),
       });
       const signed = await sign();
       // Once signed: the record names the session only if it signed the request.
@@ -249,6 +250,7 @@ export function createRouter(options: RouterOptions): ProxyRouter {
           }
         },
         transferred: audited,
+        requestBytesCounted: prepared.chunked !== undefined,
         responsePolicy: responsePolicyFor(req, route),
       });
     } catch (error) {

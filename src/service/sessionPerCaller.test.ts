@@ -482,3 +482,33 @@ it('says once, when the session is made, which groups were left out and why', as
     `proxysigv4: the session of role ${ROLE} (assumed with the main AWS account) for caller jane.doe is made without some tags (fewer rights, never more): group:default/team#b (characters), group:default/${'x'.repeat(300)} (too-long)`,
   ]);
 });
+
+it("presigns with the caller's own session: the URL names them in CloudTrail and works until that session ends", async () => {
+  await start({
+    '/bucket': route(true, { service: 's3', region: 'eu-west-1', presign: true }),
+  });
+  const urls: string[] = [];
+  for (const who of [JANE, BOB]) {
+    const res = await proxy!.http().post(`${P}/_presign`).set('authorization', user(who)).send({ route: '/bucket', path: '/report.csv' });
+    expect(res.status).toBe(200);
+    urls.push(res.body.url);
+    // Never past the session's own expiry.
+    const keyId = new URL(res.body.url).searchParams.get('X-Amz-Credential')!.split('/')[0];
+    expect(Date.parse(res.body.expiresAt)).toBeLessThanOrEqual(sts.sessionOf(keyId)!.expiresAt);
+  }
+  const keys = urls.map(u => new URL(u).searchParams.get('X-Amz-Credential')!.split('/')[0]);
+  expect(keys.map(k => sts.sessionOf(k)?.roleSessionName)).toEqual(['jane.doe', 'bob@finance']);
+  // The URL works against the upstream, which checks it with aws4 (and the session's token).
+  const got = await new Promise<number>((resolve, reject) => {
+    http.get(urls[0], res => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).on('error', reject);
+  });
+  expect(got).toBe(200);
+  expect(upstream.received.at(-1)).toMatchObject({ presigned: true, signatureError: undefined, accessKeyId: keys[0] });
+  const presignRecord = () =>
+    logs.entries.find(e => e.fields.isAuditEvent && e.fields.eventId === 'presign' && e.fields.status === 'succeeded');
+  for (let i = 0; i < 200 && !presignRecord(); i++) await sleep(10);
+  expect(presignRecord()?.fields.meta).toMatchObject({ awsSession: { roleSessionName: 'jane.doe', sourceIdentity: 'jane.doe' } });
+});

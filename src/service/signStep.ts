@@ -26,8 +26,10 @@ export function signStep(options: {
   /** The caller's own session (`sessionPerCaller`); the route's credentials otherwise. */
   credentials?: () => Promise<AwsCredentialIdentity>;
   logger: LoggerService;
+  /** Told a chunk-signed upload's payload bytes as they arrive (for the audit record). */
+  onPayload?: (bytes: number) => void;
 }): () => Promise<SignedRequest> {
-  const { req, route, signer, upstream, headers, prepared, credentials, logger } = options;
+  const { req, route, signer, upstream, headers, prepared, credentials, logger, onPayload } = options;
   const method = req.method!;
   // debug: true logs what was signed, for comparison with a SignatureDoesNotMatch.
   const logTrace = route.debug
@@ -53,7 +55,7 @@ export function signStep(options: {
       return {
         method,
         path: upstream.wire,
-        body: chunkSignedBody(req, streaming.chunks, chunked.decodedLength),
+        body: chunkSignedBody(req, streaming.chunks, chunked.decodedLength, onPayload),
         headers: streaming.headers,
       };
     };

@@ -202,7 +202,7 @@ describe("S3 uploads above the route's maxBodySize", () => {
     expect(upstream.received[before].headers['content-length']).toBe('60000');
     const limited = await put('/bucket/unknown', crypto.randomBytes(2000), {}, { chunkedTransfer: true });
     expect(limited.status).toBe(413);
-    expect(JSON.parse(limited.body.toString()).error.message).toMatch(/send a PUT with a Content-Length to stream it/);
+    expect(JSON.parse(limited.body.toString()).error.message).toMatch(/send an upload \(PutObject, UploadPart\) with a Content-Length/);
   });
 
   it('never ends an upload cut off by the caller: the upstream sees no complete request', async () => {
