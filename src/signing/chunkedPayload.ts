@@ -93,7 +93,9 @@ class ChunkSigner extends Transform {
     private readonly decodedLength: number,
     private readonly chunkSize: number,
   ) {
-    super();
+    // At most one framed chunk waits for the reader, on every Node (the default buffer is
+    // 16 KiB on Node 20 and 64 KiB from Node 22 on).
+    super({ readableHighWaterMark: chunkSize });
     this.previousSignature = context.seedSignature;
     this.dataStart = chunkSize.toString(16).length + SIGNATURE_LABEL.length + 64 + 2;
     this.frame = this.newFrame();
