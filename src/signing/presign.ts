@@ -3,7 +3,7 @@ import { Hash } from '@smithy/hash-node';
 import { AwsCredentialIdentity, HeaderBag, HttpRequest } from '@smithy/types';
 import { ServiceUnavailableError } from '@backstage/errors';
 import { formatCanonicalQuery } from '../endpoint/canonical';
-import { UNSIGNED_PAYLOAD } from './signRequest';
+import { UNSIGNED_PAYLOAD, withCanonicalQuery } from './signRequest';
 
 /*
  * Presigned URLs (query-string authentication) for S3 routes: the signature, the date, the
@@ -57,15 +57,9 @@ class CanonicalPresignV4 extends SignatureV4 {
     payloadHash: string,
   ): string {
     const built = super.createCanonicalRequest(request, canonicalHeaders, payloadHash);
-    const afterMethod = built.indexOf('\n');
-    const afterPath = built.indexOf('\n', afterMethod + 1);
-    const afterQuery = built.indexOf('\n', afterPath + 1);
-    if (afterMethod < 0 || afterPath < 0 || afterQuery < 0) {
-      throw new Error('@smithy/signature-v4 built an unexpected canonical request');
-    }
     const query = { ...request.query } as Record<string, string | string[]>;
     delete query['X-Amz-Signature'];
-    return built.slice(0, afterPath + 1) + formatCanonicalQuery(query) + built.slice(afterQuery);
+    return withCanonicalQuery(built, formatCanonicalQuery(query), false);
   }
 }
 

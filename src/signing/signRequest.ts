@@ -69,6 +69,23 @@ export function signingAccessKeyId(headers: Record<string, string>): string | un
 }
 
 /**
+ * A canonical request as `@smithy/signature-v4` built it, with its query line (the third:
+ * METHOD \n path \n query \n headers...; neither the method nor the escaped path holds a
+ * line break) replaced by `query`. `emptyBefore`: smithy was handed no query, so the line
+ * must be empty. Throws for a canonical request of another shape (a later smithy that builds
+ * it differently): nothing is signed then, rather than something other than what is sent.
+ */
+export function withCanonicalQuery(built: string, query: string, emptyBefore: boolean): string {
+  const afterMethod = built.indexOf('\n');
+  const afterPath = afterMethod < 0 ? -1 : built.indexOf('\n', afterMethod + 1);
+  const afterQuery = afterPath < 0 ? -1 : built.indexOf('\n', afterPath + 1);
+  if (afterQuery < 0 || (emptyBefore && afterQuery !== afterPath + 1)) {
+    throw new Error('@smithy/signature-v4 built an unexpected canonical request');
+  }
+  return built.slice(0, afterPath + 1) + query + built.slice(afterQuery);
+}
+
+/**
  * The one place that works around `@smithy/signature-v4`'s query handling, which is
  * quadratic (measured on this 2-core machine, smithy 5.7 / @smithy/core 3.41: 1,000 distinct
  * keys 93 ms, 2,000 keys 0.4 s, 5,000 keys 7 s with the event loop blocked throughout; 20,000
@@ -97,18 +114,8 @@ export class CanonicalQuerySignatureV4 extends TracingSignatureV4 {
     payloadHash: string,
   ): string {
     const built = super.createCanonicalRequest(request, canonicalHeaders, payloadHash);
-    // METHOD \n path \n query \n headers...: neither the method nor the (escaped) path
-    // holds a line break, and the query line is empty since the signer got no query.
-    const afterMethod = built.indexOf('\n');
-    const afterPath = built.indexOf('\n', afterMethod + 1);
-    if (afterMethod < 0 || afterPath < 0 || built[afterPath + 1] !== '\n') {
-      // A later smithy that builds the canonical request differently: refuse to sign
-      // rather than sign something other than what is sent.
-      throw new Error('@smithy/signature-v4 built an unexpected canonical request');
-    }
-    return (
-      built.slice(0, afterPath + 1) + this.canonicalQueryString + built.slice(afterPath + 1)
-    );
+    // The query line is empty: the signer got no query.
+    return withCanonicalQuery(built, this.canonicalQueryString, true);
   }
 }
 
